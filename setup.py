@@ -1,0 +1,37 @@
+"""Installable package for the classic TensorFlow image-classification tutorials.
+
+    pip install -e .            # the tutorials and their console scripts
+    pip install -e '.[test]'    # plus what the test suite needs
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name='tf-classic-tutorials',
+    version='0.1.0',
+    description=('The classic TensorFlow CIFAR-10 and MNIST CNN tutorials and '
+                 'image retraining, running on TensorFlow 2.x (tf.compat.v1).'),
+    python_requires='>=3.9',
+    packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining']),
+    install_requires=[
+        # 2.16 is the first release whose tf.compat.v1 queue runners and
+        # estimator-free MonitoredTrainingSession we test; 2.21 is what CI runs.
+        'tensorflow>=2.16,<2.22',
+        # TensorFlow 2.21 no longer installs TensorBoard, and `tensorboard
+        # --logdir` is part of how the tutorials are used.
+        'tensorboard>=2.16,<2.22',
+        'numpy',
+        'six',
+    ],
+    extras_require={
+        'test': ['pytest>=7'],
+        'hub': ['tensorflow_hub'],
+        'torch': ['torch'],
+    },
+    entry_points={
+        'console_scripts': [
+            'cifar10_train=cifar10.cifar10_train:run',
+            'cifar10_eval=cifar10.cifar10_eval:run',
+            'cifar10_multi_gpu_train=cifar10.cifar10_multi_gpu_train:run',
+        ],
+    },
+)
