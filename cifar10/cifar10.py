@@ -1,0 +1,327 @@
+"""Builds the CIFAR-10 network.
+
+Summary of available functions:
+
+ # Compute input images and labels for training. If you would like to run
+ # evaluations, use inputs() instead.
+ inputs, labels = distorted_inputs(data_dir, batch_size)
+
+ # Compute inference on the model inputs to make a prediction.
+ predictions = inference(inputs)
+
+ # Compute the total loss of the prediction with respect to the labels.
+ loss = loss(predictions, labels)
+
+ # Create a graph to run one step of training with respect to the loss.
+ train_op = train(loss, global_step, batch_size)
+
+The network: conv1 -> pool1 -> norm1 -> conv2 -> norm2 -> pool2 -> local3 ->
+local4 -> softmax_linear; 1,068,298 parameters, ~19.5M multiply-adds per image.
+"""
+from __future__ import absolute_import, division, print_function
+
+import re
+
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10_input
+
+FLAGS = flags.FLAGS
+
+# Global constants describing the CIFAR-10 data set.
+IMAGE_SIZE = cifar10_input.IMAGE_SIZE
+NUM_CLASSES = cifar10_input.NUM_CLASSES
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
+
+# Constants describing the training process.
+MOVING_AVERAGE_DECAY = 0.9999     # The decay to use for the moving average.
+NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which learning rate decays.
+LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
+INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
+
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_DATA_DIR = '/tmp/cifar10_data'
+
+# If a model is trained with multiple GPUs, prefix all Op names with tower_name
+# to differentiate the operations. Note that this prefix is removed from the
+# names of the summaries when visualizing a model.
+TOWER_NAME = 'tower'
+
+
+def define_flags():
+  """Defines the flags every CIFAR-10 script shares. Call once, from run()."""
+  flags.DEFINE_integer('batch_size', DEFAULT_BATCH_SIZE,
+                       'Number of images to process in a batch (images).')
+  flags.DEFINE_string('data_dir', DEFAULT_DATA_DIR,
+                      'Path to the CIFAR-10 data directory (a folder holding '
+                      'cifar-10-batches-bin/).')
+  flags.DEFINE_boolean('use_fp16', False,
+                       'Train the model using fp16 (true/false).')
+
+
+def _activation_summary(x):
+  """Helper to create summaries for activations.
+
+  Creates a summary that provides a histogram of activations.
+  Creates a summary that measures the sparsity of activations.
+  """
+  # Remove 'tower_[0-9]/' from the name in case this is a multi-GPU training
+  # session. This helps the clarity of presentation on tensorboard.
+  tensor_name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', x.op.name)
+  tf.summary.histogram(tensor_name + '/activations', x)
+  tf.summary.scalar(tensor_name + '/sparsity', tf.nn.zero_fraction(x))
+
+
+def _variable_on_cpu(name, shape, initializer, dtype):
+  """Helper to create a Variable stored on CPU memory."""
+  with tf.device('/cpu:0'):
+    var = tf.get_variable(name, shape, initializer=initializer, dtype=dtype)
+  return var
+
+
+def _variable_with_weight_decay(name, shape, stddev, wd, dtype):
+  """Helper to create an initialized Variable with weight decay.
+
+  The Variable is initialized with a truncated normal distribution. A weight
+  decay is added to the 'losses' collection only if wd is given.
+  """
+  var = _variable_on_cpu(
+      name, shape,
+      tf.truncated_normal_initializer(stddev=stddev), dtype)
+  if wd is not None:
+    weight_decay = tf.multiply(tf.nn.l2_loss(var), wd, name='weight_loss')
+    tf.add_to_collection('losses', weight_decay)
+  return var
+
+
+def distorted_inputs(data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
+                     use_fp16=False):
+  """Construct distorted input for CIFAR training using the Reader ops."""
+  images, labels = cifar10_input.distorted_inputs(data_dir=data_dir,
+                                                  batch_size=batch_size)
+  if use_fp16:
+    images = tf.cast(images, tf.float16)
+  return images, labels
+
+
+def inputs(eval_data, data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
+           num_examples=None, use_fp16=False):
+  """Construct input for CIFAR evaluation: every example exactly once."""
+  images, labels = cifar10_input.inputs(eval_data=eval_data, data_dir=data_dir,
+                                        batch_size=batch_size,
+                                        num_examples=num_examples)
+  if use_fp16:
+    images = tf.cast(images, tf.float16)
+  return images, labels
+
+
+def inference(images):
+  """Build the CIFAR-10 model.
+
+  Args:
+    images: [batch, 24, 24, 3] float tensor from distorted_inputs() or inputs().
+      The variables take the images' dtype (float16 with --use_fp16).
+
+  Returns:
+    Logits, [batch, NUM_CLASSES].
+  """
+  # We instantiate all variables using tf.get_variable() instead of
+  # tf.Variable() in order to share variables across multiple GPU training runs.
+  dtype = images.dtype.base_dtype
+
+  # conv1
+  with tf.variable_scope('conv1') as scope:
+    kernel = _variable_with_weight_decay('weights', shape=[5, 5, 3, 64],
+                                         stddev=5e-2, wd=None, dtype=dtype)
+    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
+    biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.0),
+                              dtype)
+    pre_activation = tf.nn.bias_add(conv, biases)
+    conv1 = tf.nn.relu(pre_activation, name=scope.name)
+    _activation_summary(conv1)
+
+  # pool1
+  pool1 = tf.nn.max_pool(conv1, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
+                         padding='SAME', name='pool1')
+  # norm1
+  norm1 = tf.nn.lrn(pool1, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75,
+                    name='norm1')
+
+  # conv2
+  with tf.variable_scope('conv2') as scope:
+    kernel = _variable_with_weight_decay('weights', shape=[5, 5, 64, 64],
+                                         stddev=5e-2, wd=None, dtype=dtype)
+    conv = tf.nn.conv2d(norm1, kernel, [1, 1, 1, 1], padding='SAME')
+    biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.1),
+                              dtype)
+    pre_activation = tf.nn.bias_add(conv, biases)
+    conv2 = tf.nn.relu(pre_activation, name=scope.name)
+    _activation_summary(conv2)
+
+  # norm2
+  norm2 = tf.nn.lrn(conv2, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75,
+                    name='norm2')
+  # pool2
+  pool2 = tf.nn.max_pool(norm2, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
+                         padding='SAME', name='pool2')
+
+  # local3
+  with tf.variable_scope('local3') as scope:
+    # Move everything into depth so we can perform a single matrix multiply.
+    dim = pool2.shape[1:].num_elements()
+    reshape = tf.reshape(pool2, [-1, dim])
+    weights = _variable_with_weight_decay('weights', shape=[dim, 384],
+                                          stddev=0.04, wd=0.004, dtype=dtype)
+    biases = _variable_on_cpu('biases', [384], tf.constant_initializer(0.1),
+                              dtype)
+    local3 = tf.nn.relu(tf.matmul(reshape, weights) + biases, name=scope.name)
+    _activation_summary(local3)
+
+  # local4
+  with tf.variable_scope('local4') as scope:
+    weights = _variable_with_weight_decay('weights', shape=[384, 192],
+                                          stddev=0.04, wd=0.004, dtype=dtype)
+    biases = _variable_on_cpu('biases', [192], tf.constant_initializer(0.1),
+                              dtype)
+    local4 = tf.nn.relu(tf.matmul(local3, weights) + biases, name=scope.name)
+    _activation_summary(local4)
+
+  # linear layer(WX + b),
+  # We don't apply softmax here because
+  # tf.nn.sparse_softmax_cross_entropy_with_logits accepts the unscaled logits
+  # and performs the softmax internally for efficiency.
+  with tf.variable_scope('softmax_linear') as scope:
+    weights = _variable_with_weight_decay('weights', [192, NUM_CLASSES],
+                                          stddev=1 / 192.0, wd=None,
+                                          dtype=dtype)
+    biases = _variable_on_cpu('biases', [NUM_CLASSES],
+                              tf.constant_initializer(0.0), dtype)
+    softmax_linear = tf.add(tf.matmul(local4, weights), biases,
+                            name=scope.name)
+    _activation_summary(softmax_linear)
+
+  return softmax_linear
+
+
+def loss(logits, labels):
+  """Add L2Loss to all the trainable variables.
+
+  Add summary for "Loss" and "Loss/avg".
+
+  Args:
+    logits: Logits from inference().
+    labels: Labels from distorted_inputs or inputs(). 1-D tensor of shape
+      [batch_size].
+
+  Returns:
+    Loss tensor of type float32: mean cross entropy plus all weight decay.
+  """
+  # Calculate the average cross entropy loss across the batch. It is computed
+  # in float32 even with --use_fp16, where the logits are float16.
+  labels = tf.cast(labels, tf.int64)
+  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=tf.cast(logits, tf.float32),
+      name='cross_entropy_per_example')
+  cross_entropy_mean = tf.reduce_mean(cross_entropy, name='cross_entropy')
+  tf.add_to_collection('losses', cross_entropy_mean)
+
+  # The total loss is defined as the cross entropy loss plus all of the weight
+  # decay terms (L2 loss).
+  losses = [tf.cast(l, tf.float32) for l in tf.get_collection('losses')]
+  return tf.add_n(losses, name='total_loss')
+
+
+def _add_loss_summaries(total_loss):
+  """Add summaries for losses in CIFAR-10 model.
+
+  Generates moving average for all losses and associated summaries for
+  visualizing the performance of the network.
+
+  Returns:
+    loss_averages_op: op for generating moving averages of losses.
+  """
+  # Compute the moving average of all individual losses and the total loss.
+  loss_averages = tf.train.ExponentialMovingAverage(0.9, name='avg')
+  losses = tf.get_collection('losses')
+  loss_averages_op = loss_averages.apply(losses + [total_loss])
+
+  # Attach a scalar summary to all individual losses and the total loss; do the
+  # same for the averaged version of the losses.
+  for l in losses + [total_loss]:
+    # Name each loss as '(raw)' and name the moving average version of the loss
+    # as the original loss name.
+    tf.summary.scalar(l.op.name + '_raw', l)
+    tf.summary.scalar(l.op.name, loss_averages.average(l))
+
+  return loss_averages_op
+
+
+def learning_rate(global_step, batch_size=DEFAULT_BATCH_SIZE):
+  """The tutorial's schedule: 0.1, divided by 10 every 350 epochs."""
+  num_batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / batch_size
+  decay_steps = int(num_batches_per_epoch * NUM_EPOCHS_PER_DECAY)
+  return tf.train.exponential_decay(INITIAL_LEARNING_RATE,
+                                    global_step,
+                                    decay_steps,
+                                    LEARNING_RATE_DECAY_FACTOR,
+                                    staircase=True)
+
+
+def add_gradient_summaries(grads_and_vars):
+  """Histograms of the trainable variables and of their gradients."""
+  for var in tf.trainable_variables():
+    tf.summary.histogram(var.op.name, var)
+  for grad, var in grads_and_vars:
+    if grad is not None:
+      tf.summary.histogram(var.op.name + '/gradients', grad)
+
+
+def apply_variable_averages(apply_gradient_op, global_step):
+  """After each update, moves the shadow (evaluation) copies of the weights."""
+  variable_averages = tf.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY,
+                                                        global_step)
+  with tf.control_dependencies([apply_gradient_op]):
+    variables_averages_op = variable_averages.apply(tf.trainable_variables())
+  return variables_averages_op
+
+
+def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE):
+  """Train CIFAR-10 model.
+
+  Create an optimizer and apply to all trainable variables. Add moving
+  average for all trainable variables.
+
+  Args:
+    total_loss: Total loss from loss().
+    global_step: Integer Variable counting the number of training steps
+      processed.
+    batch_size: images per step, which sets how many steps an epoch is.
+
+  Returns:
+    train_op: op for training.
+  """
+  lr = learning_rate(global_step, batch_size)
+  tf.summary.scalar('learning_rate', lr)
+
+  # Generate moving averages of all losses and associated summaries.
+  loss_averages_op = _add_loss_summaries(total_loss)
+
+  # Compute gradients.
+  with tf.control_dependencies([loss_averages_op]):
+    opt = tf.train.GradientDescentOptimizer(lr)
+    grads = opt.compute_gradients(total_loss)
+
+  # Apply gradients.
+  apply_gradient_op = opt.apply_gradients(grads, global_step=global_step)
+  add_gradient_summaries(grads)
+
+  # Track the moving averages of all trainable variables.
+  return apply_variable_averages(apply_gradient_op, global_step)
+
+
+def variables_to_restore():
+  """Maps checkpoint names to variables so that eval loads the shadow values."""
+  variable_averages = tf.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY)
+  return variable_averages.variables_to_restore()

@@ -1,0 +1,340 @@
+"""Reads the CIFAR-10 binary files: checks, download, and the input pipelines.
+
+The binary format (https://www.cs.toronto.edu/~kriz/cifar.html) is a run of
+3,073-byte records: one label byte (0-9), then 1,024 red, 1,024 green and 1,024
+blue bytes of a 32x32 image in row-major order.
+
+* `distorted_inputs` feeds training through queue runners, as the tutorial did.
+* `inputs` feeds evaluation through `tf.data`, one pass, so that every example
+  is counted exactly once.
+* `check_data_files` looks at every file before a pipeline is built, so a bad
+  file is a clear error at start-up instead of a hung or crashed queue runner.
+"""
+from __future__ import absolute_import, division, print_function
+
+import hashlib
+import os
+import sys
+import tarfile
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from six.moves import urllib
+
+# Process images of this size. The original images are 32 x 32; the tutorial
+# crops them to 24 x 24, which cuts the compute by ~44% for a small loss.
+IMAGE_SIZE = 24
+
+# Global constants describing the CIFAR-10 data set.
+NUM_CLASSES = 10
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = 50000
+NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = 10000
+
+ORIGINAL_SIZE = 32
+LABEL_BYTES = 1
+IMAGE_BYTES = ORIGINAL_SIZE * ORIGINAL_SIZE * 3
+RECORD_BYTES = LABEL_BYTES + IMAGE_BYTES
+
+BATCHES_DIR = 'cifar-10-batches-bin'
+TRAIN_FILES = ['data_batch_%d.bin' % i for i in range(1, 6)]
+TEST_FILES = ['test_batch.bin']
+
+DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
+DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
+
+# Threads that run the training distortions. Two cores run the model's
+# convolutions too, so more threads only add contention (see README, Speed).
+NUM_PREPROCESS_THREADS = 4
+
+
+class CifarDataError(ValueError):
+  """The CIFAR-10 data is missing or is not in the CIFAR-10 binary format."""
+
+
+# ----------------------------------------------------------------------------
+# Checking files before a pipeline reads them.
+
+
+def data_files(data_dir, eval_data=False):
+  """Paths of the binary files for training (eval_data False) or test."""
+  names = TEST_FILES if eval_data else TRAIN_FILES
+  return [os.path.join(data_dir, BATCHES_DIR, name) for name in names]
+
+
+def check_data_files(filenames):
+  """Raises CifarDataError naming the first file that cannot be read as CIFAR-10.
+
+  Returns the number of records in all files together.
+  """
+  if not filenames:
+    raise CifarDataError('No CIFAR-10 files were given.')
+  total = 0
+  for filename in filenames:
+    if not os.path.isfile(filename):
+      folder = os.path.dirname(filename)
+      hint = ('the folder is empty' if os.path.isdir(folder) and
+              not os.listdir(folder) else 'the file does not exist')
+      raise CifarDataError(
+          'Missing CIFAR-10 file %s (%s). Point --data_dir at the folder that '
+          'holds %s/, or let cifar10_train download it.' %
+          (filename, hint, BATCHES_DIR))
+    size = os.path.getsize(filename)
+    if size == 0 or size % RECORD_BYTES:
+      raise CifarDataError(
+          'CIFAR-10 file %s has %d bytes, which is not a positive multiple of '
+          'the %d-byte record (1 label + 3072 pixel bytes): the file is '
+          'truncated or is not a CIFAR-10 binary batch. Delete it and download '
+          'the data again.' % (filename, size, RECORD_BYTES))
+    records = np.memmap(filename, dtype=np.uint8, mode='r').reshape(
+        -1, RECORD_BYTES)
+    labels = np.asarray(records[:, 0])
+    bad = np.flatnonzero(labels >= NUM_CLASSES)
+    if bad.size:
+      raise CifarDataError(
+          'CIFAR-10 file %s is not in the CIFAR-10 binary format: record %d '
+          'has label byte %d, but labels are 0-%d. (The python-pickle version '
+          'of CIFAR-10 will not work: use the binary version, %s.)' %
+          (filename, bad[0], labels[bad[0]], NUM_CLASSES - 1,
+           os.path.basename(DATA_URL)))
+    total += len(labels)
+  return total
+
+
+# ----------------------------------------------------------------------------
+# Download.
+
+
+def _md5(path):
+  digest = hashlib.md5()
+  with open(path, 'rb') as f:
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _safe_extract(archive_path, dest_dir):
+  """Extracts a tar archive, refusing any member that would land outside dest_dir."""
+  dest_root = os.path.realpath(dest_dir)
+  with tarfile.open(archive_path, 'r:gz') as tar:
+    members = tar.getmembers()
+    for member in members:
+      target = os.path.realpath(os.path.join(dest_root, member.name))
+      if not (member.isfile() or member.isdir()):
+        raise CifarDataError(
+            'Refusing to extract %s: member %r is a link or device, which the '
+            'CIFAR-10 archive never contains.' % (archive_path, member.name))
+      if os.path.commonpath([dest_root, target]) != dest_root:
+        raise CifarDataError(
+            'Refusing to extract %s: member %r would be written outside %s.' %
+            (archive_path, member.name, dest_root))
+    tar.extractall(dest_root, members=members)
+
+
+def maybe_download_and_extract(data_dir, url=DATA_URL, md5=DATA_MD5):
+  """Makes sure data_dir/cifar-10-batches-bin exists, downloading if needed.
+
+  Extracts only when the batches folder is missing, so an evaluation started
+  beside a running trainer never rewrites files the trainer is reading. An
+  archive already in data_dir (put there by hand when offline) is used as is.
+  """
+  batches_dir = os.path.join(data_dir, BATCHES_DIR)
+  if os.path.isdir(batches_dir):
+    return batches_dir
+  if not os.path.isdir(data_dir):
+    os.makedirs(data_dir)
+  filename = url.split('/')[-1]
+  filepath = os.path.join(data_dir, filename)
+  if not os.path.exists(filepath):
+    partial = filepath + '.part'
+
+    def _progress(count, block_size, total_size):
+      if total_size > 0:
+        sys.stdout.write('\r>> Downloading %s %.1f%%' % (
+            filename, min(100.0, float(count * block_size) / total_size * 100)))
+        sys.stdout.flush()
+
+    try:
+      urllib.request.urlretrieve(url, partial, _progress)
+    except (IOError, OSError) as e:  # URLError and socket errors are OSErrors.
+      if os.path.exists(partial):
+        os.remove(partial)
+      raise CifarDataError(
+          'Could not download %s (%s). Without internet access, download '
+          '%s on another machine and put it at %s (or its extracted folder '
+          'at %s), then run again.' % (url, e, filename, filepath, batches_dir))
+    print()
+    os.rename(partial, filepath)
+    print('Successfully downloaded', filename, os.stat(filepath).st_size,
+          'bytes.')
+  actual_md5 = _md5(filepath)
+  if md5 and actual_md5 != md5:
+    raise CifarDataError(
+        'Archive %s has md5 %s, expected %s: the download is corrupt or '
+        'incomplete. Delete it and run again.' % (filepath, actual_md5, md5))
+  _safe_extract(filepath, data_dir)
+  if not os.path.isdir(batches_dir):
+    raise CifarDataError('Archive %s did not contain %s/.' %
+                         (filepath, BATCHES_DIR))
+  return batches_dir
+
+
+# ----------------------------------------------------------------------------
+# Decoding.
+
+
+class CIFAR10Record(object):
+  pass
+
+
+def _decode_record(record_bytes):
+  """Splits one 3,073-byte string into an int32 label and a uint8 HxWxC image."""
+  record = tf.decode_raw(record_bytes, tf.uint8)
+  label = tf.cast(tf.strided_slice(record, [0], [LABEL_BYTES]), tf.int32)
+  depth_major = tf.reshape(
+      tf.strided_slice(record, [LABEL_BYTES], [RECORD_BYTES]),
+      [3, ORIGINAL_SIZE, ORIGINAL_SIZE])
+  image = tf.transpose(depth_major, [1, 2, 0])
+  label.set_shape([1])
+  return image, label
+
+
+def read_cifar10(filename_queue):
+  """Reads and parses one example from CIFAR-10 data files.
+
+  Args:
+    filename_queue: a queue of strings with the filenames to read from.
+
+  Returns:
+    An object with fields height, width, depth (32, 32, 3), key (a scalar
+    string: filename and record number), label (int32 of shape [1], 0-9) and
+    uint8image (a [32, 32, 3] uint8 tensor).
+  """
+  result = CIFAR10Record()
+  result.height = ORIGINAL_SIZE
+  result.width = ORIGINAL_SIZE
+  result.depth = 3
+  reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
+  result.key, value = reader.read(filename_queue)
+  result.uint8image, result.label = _decode_record(value)
+  return result
+
+
+def distort_image(uint8image):
+  """The tutorial's training augmentation of one 32x32x3 image."""
+  image = tf.cast(uint8image, tf.float32)
+  image = tf.random_crop(image, [IMAGE_SIZE, IMAGE_SIZE, 3])
+  image = tf.image.random_flip_left_right(image)
+  # The tutorial's brightness and contrast jitter. Per-image standardisation
+  # undoes most of it, but it is kept so results match the tutorial.
+  image = tf.image.random_brightness(image, max_delta=63)
+  image = tf.image.random_contrast(image, lower=0.2, upper=1.8)
+  return tf.image.per_image_standardization(image)
+
+
+def eval_image(uint8image):
+  """Central 24x24 crop and standardisation, the evaluation preprocessing."""
+  image = tf.cast(uint8image, tf.float32)
+  image = tf.image.resize_image_with_crop_or_pad(image, IMAGE_SIZE, IMAGE_SIZE)
+  return tf.image.per_image_standardization(image)
+
+
+def _generate_image_and_label_batch(image, label, min_queue_examples,
+                                    batch_size, shuffle):
+  """Construct a queued batch of images and labels."""
+  num_preprocess_threads = NUM_PREPROCESS_THREADS
+  if shuffle:
+    images, label_batch = tf.train.shuffle_batch(
+        [image, label],
+        batch_size=batch_size,
+        num_threads=num_preprocess_threads,
+        capacity=min_queue_examples + 3 * batch_size,
+        min_after_dequeue=min_queue_examples)
+  else:
+    images, label_batch = tf.train.batch(
+        [image, label],
+        batch_size=batch_size,
+        num_threads=num_preprocess_threads,
+        capacity=min_queue_examples + 3 * batch_size)
+  tf.summary.image('images', images)
+  return images, tf.reshape(label_batch, [batch_size])
+
+
+def distorted_inputs(data_dir, batch_size):
+  """Construct distorted input for CIFAR training using the Reader ops.
+
+  Args:
+    data_dir: path to the CIFAR-10 data directory (holding cifar-10-batches-bin/).
+    batch_size: number of images per batch.
+
+  Returns:
+    images: 4D float32 tensor of [batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
+    labels: 1D int32 tensor of [batch_size].
+
+  Raises:
+    CifarDataError: a file is missing or is not CIFAR-10 binary data.
+  """
+  filenames = data_files(data_dir, eval_data=False)
+  check_data_files(filenames)
+
+  with tf.name_scope('data_augmentation'):
+    filename_queue = tf.train.string_input_producer(filenames)
+    read_input = read_cifar10(filename_queue)
+    float_image = distort_image(read_input.uint8image)
+    float_image.set_shape([IMAGE_SIZE, IMAGE_SIZE, 3])
+    read_input.label.set_shape([1])
+
+    # Ensure that the random shuffling has good mixing properties.
+    min_fraction_of_examples_in_queue = 0.4
+    min_queue_examples = int(NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN *
+                             min_fraction_of_examples_in_queue)
+    print('Filling queue with %d CIFAR images before starting to train. '
+          'This will take a few minutes.' % min_queue_examples)
+
+    return _generate_image_and_label_batch(float_image, read_input.label,
+                                           min_queue_examples, batch_size,
+                                           shuffle=True)
+
+
+def inputs(eval_data, data_dir, batch_size, num_examples=None):
+  """Construct input for CIFAR evaluation: one pass, in file order.
+
+  Unlike the tutorial's queue, this yields every example exactly once and
+  then raises tf.errors.OutOfRangeError; the last batch may be smaller.
+  Each new session starts a new pass.
+
+  Args:
+    eval_data: bool, whether to use the test set (True) or the train set.
+    data_dir: path to the CIFAR-10 data directory.
+    batch_size: number of images per batch.
+    num_examples: how many examples to read (default: all in the files).
+
+  Returns:
+    images: 4D float32 tensor of [<=batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
+    labels: 1D int32 tensor of [<=batch_size].
+
+  Raises:
+    CifarDataError: a file is missing or is not CIFAR-10 binary data, or
+      num_examples is more than the files hold.
+  """
+  filenames = data_files(data_dir, eval_data=eval_data)
+  available = check_data_files(filenames)
+  if num_examples is None:
+    num_examples = available
+  if not 0 < num_examples <= available:
+    raise CifarDataError(
+        'Asked to evaluate %d examples, but %s holds %d: use --num_examples '
+        'between 1 and %d.' % (num_examples, ', '.join(filenames), available,
+                               available))
+
+  def _parse(record_bytes):
+    image, label = _decode_record(record_bytes)
+    return eval_image(image), tf.reshape(label, [])
+
+  with tf.name_scope('input'):
+    dataset = (tf.data.FixedLengthRecordDataset(filenames, RECORD_BYTES)
+               .take(num_examples)
+               .map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
+               .batch(batch_size)
+               .prefetch(2))
+    images, labels = tf.data.make_one_shot_iterator(dataset).get_next()
+  return images, labels
