@@ -61,6 +61,23 @@ def define_flags():
                        'Train the model using fp16 (true/false).')
 
 
+def _scalar_summary(tag, value):
+  """A scalar summary under exactly this tag.
+
+  tf.summary.scalar derives the tag from the name scope and makes it unique
+  ('conv1/conv1/conv1/sparsity', 'total_loss_1'); the tutorial's text and
+  TensorBoard screenshots use the plain names.
+  """
+  summary = tf.raw_ops.ScalarSummary(tags=tag, values=value)
+  tf.add_to_collection(tf.GraphKeys.SUMMARIES, summary)
+
+
+def _histogram_summary(tag, values):
+  """A histogram summary under exactly this tag (see _scalar_summary)."""
+  summary = tf.raw_ops.HistogramSummary(tag=tag, values=values)
+  tf.add_to_collection(tf.GraphKeys.SUMMARIES, summary)
+
+
 def _activation_summary(x):
   """Helper to create summaries for activations.
 
@@ -70,8 +87,8 @@ def _activation_summary(x):
   # Remove 'tower_[0-9]/' from the name in case this is a multi-GPU training
   # session. This helps the clarity of presentation on tensorboard.
   tensor_name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', x.op.name)
-  tf.summary.histogram(tensor_name + '/activations', x)
-  tf.summary.scalar(tensor_name + '/sparsity', tf.nn.zero_fraction(x))
+  _histogram_summary(tensor_name + '/activations', x)
+  _scalar_summary(tensor_name + '/sparsity', tf.nn.zero_fraction(x))
 
 
 def _variable_on_cpu(name, shape, initializer, dtype):
@@ -252,8 +269,8 @@ def _add_loss_summaries(total_loss):
   for l in losses + [total_loss]:
     # Name each loss as '(raw)' and name the moving average version of the loss
     # as the original loss name.
-    tf.summary.scalar(l.op.name + '_raw', l)
-    tf.summary.scalar(l.op.name, loss_averages.average(l))
+    _scalar_summary(l.op.name + ' (raw)', l)
+    _scalar_summary(l.op.name, loss_averages.average(l))
 
   return loss_averages_op
 
@@ -272,10 +289,10 @@ def learning_rate(global_step, batch_size=DEFAULT_BATCH_SIZE):
 def add_gradient_summaries(grads_and_vars):
   """Histograms of the trainable variables and of their gradients."""
   for var in tf.trainable_variables():
-    tf.summary.histogram(var.op.name, var)
+    _histogram_summary(var.op.name, var)
   for grad, var in grads_and_vars:
     if grad is not None:
-      tf.summary.histogram(var.op.name + '/gradients', grad)
+      _histogram_summary(var.op.name + '/gradients', grad)
 
 
 def apply_variable_averages(apply_gradient_op, global_step):
@@ -303,7 +320,7 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE):
     train_op: op for training.
   """
   lr = learning_rate(global_step, batch_size)
-  tf.summary.scalar('learning_rate', lr)
+  _scalar_summary('learning_rate', lr)
 
   # Generate moving averages of all losses and associated summaries.
   loss_averages_op = _add_loss_summaries(total_loss)

@@ -1,0 +1,85 @@
+"""Small CIFAR-10 data sets and checkpoints written the way the real ones are."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORD_BYTES = 1 + 32 * 32 * 3
+
+
+def cifar_records(labels, images):
+  """Bytes of CIFAR-10 binary records: label byte, then R, G, B planes."""
+  labels = np.asarray(labels, np.uint8)
+  planes = np.asarray(images, np.uint8).transpose(0, 3, 1, 2).reshape(
+      len(labels), -1)
+  return np.concatenate([labels[:, None], planes], axis=1).tobytes()
+
+
+def learnable_images(labels, seed=0):
+  """32x32x3 images whose colour tells the class, with noise on top.
+
+  Per-image standardisation and the brightness/contrast jitter leave the hue,
+  so a few hundred steps of the tutorial's model learn it.
+  """
+  rng = np.random.RandomState(seed)
+  labels = np.asarray(labels)
+  angle = 2 * np.pi * labels / 10.0
+  colour = np.stack([np.cos(angle), np.cos(angle + 2.1), np.cos(angle + 4.2)],
+                    axis=1)
+  images = 128 + 90 * colour[:, None, None, :] + rng.normal(
+      0, 20, (len(labels), 32, 32, 3))
+  return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def write_dataset(data_dir, records_per_file=200, test_labels=None, seed=0):
+  """Writes data_dir/cifar-10-batches-bin with the five train and one test file."""
+  batches = os.path.join(str(data_dir), 'cifar-10-batches-bin')
+  os.makedirs(batches, exist_ok=True)
+  rng = np.random.RandomState(seed)
+  for i in range(1, 6):
+    labels = rng.randint(0, 10, records_per_file)
+    with open(os.path.join(batches, 'data_batch_%d.bin' % i), 'wb') as f:
+      f.write(cifar_records(labels, learnable_images(labels, seed + i)))
+  if test_labels is None:
+    test_labels = rng.randint(0, 10, records_per_file)
+  with open(os.path.join(batches, 'test_batch.bin'), 'wb') as f:
+    f.write(cifar_records(test_labels, learnable_images(test_labels, seed + 9)))
+  return str(data_dir)
+
+
+def run_script(args, cwd=REPO_ROOT, timeout=240, env=None):
+  """Runs a command as a user would; returns the CompletedProcess (text)."""
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONUNBUFFERED='1')
+  full_env.update(env or {})
+  if args[0].endswith('.py'):
+    args = [sys.executable] + list(args)
+  return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True,
+                        text=True, timeout=timeout)
+
+
+def write_checkpoint(train_dir, step, raw_class, shadow_class):
+  """A cifar10_train-style checkpoint whose raw weights always predict
+  raw_class and whose moving averages always predict shadow_class."""
+  import tensorflow.compat.v1 as tf
+  from cifar10 import cifar10
+
+  with tf.Graph().as_default():
+    global_step = tf.train.get_or_create_global_step()
+    cifar10.inference(tf.zeros([1, 24, 24, 3]))
+    ema = tf.train.ExponentialMovingAverage(cifar10.MOVING_AVERAGE_DECAY,
+                                            global_step)
+    ema.apply(tf.trainable_variables())
+    biases = [v for v in tf.global_variables()
+              if v.op.name == 'softmax_linear/biases'][0]
+    shadow = ema.average(biases)
+    assigns = [tf.assign(biases, 100.0 * tf.one_hot(raw_class, 10)),
+               tf.assign(shadow, 100.0 * tf.one_hot(shadow_class, 10)),
+               tf.assign(global_step, step)]
+    saver = tf.train.Saver()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(assigns)
+      return saver.save(sess, os.path.join(str(train_dir), 'model.ckpt'),
+                        global_step=step)

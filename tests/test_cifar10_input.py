@@ -1,0 +1,131 @@
+"""The CIFAR-10 reader, the checks on its files, and both input pipelines."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10_input
+import cifar_fixtures
+
+
+def _run_queue_pipeline(fetches):
+  with tf.Session() as sess:
+    sess.run(tf.local_variables_initializer())
+    coord = tf.train.Coordinator()
+    threads = tf.train.start_queue_runners(sess=sess, coord=coord)
+    try:
+      return sess.run(fetches)
+    finally:
+      coord.request_stop()
+      sess.run(tf.get_collection(tf.GraphKeys.QUEUE_RUNNERS)[0].cancel_op)
+      coord.join(threads, stop_grace_period_secs=5)
+
+
+def test_read_cifar10_decodes_golden_bytes(tmp_path):
+  # Record: label 7, then every pixel byte is (index % 251): R plane first.
+  pixel_bytes = bytes(i % 251 for i in range(3072))
+  path = tmp_path / 'one.bin'
+  path.write_bytes(b'\x07' + pixel_bytes)
+  with tf.Graph().as_default():
+    queue = tf.train.string_input_producer([str(path)], shuffle=False)
+    record = cifar10_input.read_cifar10(queue)
+    image, label, key = _run_queue_pipeline(
+        [record.uint8image, record.label, record.key])
+  assert label.tolist() == [7]
+  assert image.dtype == np.uint8 and image.shape == (32, 32, 3)
+  # Row 2, column 5: red at 2*32+5, green 1024 later, blue 2048 later.
+  assert image[2, 5].tolist() == [69, (1024 + 69) % 251, (2048 + 69) % 251]
+  assert image[31, 31, 2] == 3071 % 251
+  assert key.decode().startswith(str(path))
+
+
+def test_distorted_inputs_shape_and_standardisation(tmp_path):
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=20)
+  with tf.Graph().as_default():
+    images, labels = cifar10_input.distorted_inputs(data_dir, batch_size=16)
+    assert images.shape.as_list() == [16, 24, 24, 3]
+    image_batch, label_batch = _run_queue_pipeline([images, labels])
+  assert image_batch.dtype == np.float32 and label_batch.dtype == np.int32
+  assert set(label_batch.tolist()) <= set(range(10))
+  per_image = image_batch.reshape(16, -1)
+  np.testing.assert_allclose(per_image.mean(axis=1), 0, atol=1e-3)
+  np.testing.assert_allclose(per_image.std(axis=1), 1, atol=1e-2)
+
+
+def _eval_pass(data_dir, batch_size, num_examples):
+  with tf.Graph().as_default():
+    images, labels = cifar10_input.inputs(True, data_dir, batch_size,
+                                          num_examples)
+    out_images, out_labels = [], []
+    with tf.Session() as sess:
+      while True:
+        try:
+          i, l = sess.run([images, labels])
+        except tf.errors.OutOfRangeError:
+          break
+        out_images.append(i)
+        out_labels.append(l)
+  return np.concatenate(out_images), np.concatenate(out_labels)
+
+
+def test_eval_inputs_are_deterministic_and_count_each_example_once(tmp_path):
+  test_labels = np.arange(37) % 10
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=5,
+                                          test_labels=test_labels)
+  images_a, labels_a = _eval_pass(data_dir, batch_size=16, num_examples=37)
+  images_b, labels_b = _eval_pass(data_dir, batch_size=16, num_examples=37)
+  assert images_a.shape == (37, 24, 24, 3)
+  assert labels_a.tolist() == test_labels.tolist()
+  np.testing.assert_array_equal(images_a, images_b)
+  np.testing.assert_array_equal(labels_a, labels_b)
+  # The central crop of the raw image, standardised.
+  raw = cifar_fixtures.learnable_images(test_labels, 9)[0, 4:28, 4:28]
+  raw = raw.astype(np.float32)
+  expected = (raw - raw.mean()) / max(raw.std(), 1 / np.sqrt(raw.size))
+  np.testing.assert_allclose(images_a[0], expected, atol=1e-4)
+
+
+def test_eval_inputs_reject_more_examples_than_the_files_hold(tmp_path):
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=5)
+  with tf.Graph().as_default():
+    with pytest.raises(cifar10_input.CifarDataError, match='--num_examples'):
+      cifar10_input.inputs(True, data_dir, 4, num_examples=6)
+
+
+@pytest.mark.parametrize('damage, message', [
+    ('missing', 'Missing CIFAR-10 file'),
+    ('truncated', 'not a positive multiple of the 3073-byte record'),
+    ('empty_file', 'has 0 bytes'),
+    ('not_cifar', 'is not in the CIFAR-10 binary format'),
+])
+def test_check_data_files_names_the_bad_file(tmp_path, damage, message):
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=4)
+  bad = os.path.join(data_dir, 'cifar-10-batches-bin', 'data_batch_3.bin')
+  if damage == 'missing':
+    os.remove(bad)
+  elif damage == 'truncated':
+    with open(bad, 'r+b') as f:
+      f.truncate(2 * 3073 + 100)
+  elif damage == 'empty_file':
+    open(bad, 'wb').close()
+  else:
+    with open(bad, 'wb') as f:
+      f.write(b'\x89PNG' + b'\xff' * (3073 * 2 - 4))
+  with pytest.raises(cifar10_input.CifarDataError, match=message) as error:
+    cifar10_input.check_data_files(cifar10_input.data_files(data_dir))
+  assert bad in str(error.value)
+
+
+def test_check_data_files_reports_an_empty_folder(tmp_path):
+  os.makedirs(tmp_path / 'cifar-10-batches-bin')
+  with pytest.raises(cifar10_input.CifarDataError, match='folder is empty'):
+    cifar10_input.check_data_files(cifar10_input.data_files(str(tmp_path)))
+
+
+def test_check_data_files_counts_records(tmp_path):
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=7)
+  assert cifar10_input.check_data_files(
+      cifar10_input.data_files(data_dir)) == 35
+  assert cifar10_input.check_data_files(
+      cifar10_input.data_files(data_dir, eval_data=True)) == 7

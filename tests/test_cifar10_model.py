@@ -1,0 +1,86 @@
+"""The CIFAR-10 network: shapes, variable names, parameter count, the losses."""
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10
+
+EXPECTED_VARIABLES = {
+    'conv1/weights': [5, 5, 3, 64], 'conv1/biases': [64],
+    'conv2/weights': [5, 5, 64, 64], 'conv2/biases': [64],
+    'local3/weights': [2304, 384], 'local3/biases': [384],
+    'local4/weights': [384, 192], 'local4/biases': [192],
+    'softmax_linear/weights': [192, 10], 'softmax_linear/biases': [10],
+}
+
+
+def test_inference_shapes_names_and_parameter_count():
+  with tf.Graph().as_default():
+    logits = cifar10.inference(tf.zeros([7, 24, 24, 3]))
+    assert logits.shape.as_list() == [7, 10]
+    shapes = {v.op.name: v.shape.as_list() for v in tf.trainable_variables()}
+    assert shapes == EXPECTED_VARIABLES
+    assert sum(np.prod(s) for s in shapes.values()) == 1068298
+    # Weight decay only on local3 and local4, as the tutorial.
+    decays = [op.op.name for op in tf.get_collection('losses')]
+    assert decays == ['local3/weight_loss', 'local4/weight_loss']
+    # local4 is the 192-wide feature vector other tools export.
+    local4 = tf.get_default_graph().get_tensor_by_name('local4/local4:0')
+    assert local4.shape.as_list() == [7, 192]
+
+
+def test_inference_accepts_any_batch_size():
+  with tf.Graph().as_default():
+    images = tf.placeholder(tf.float32, [None, 24, 24, 3])
+    logits = cifar10.inference(images)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      out = sess.run(logits, {images: np.zeros([3, 24, 24, 3])})
+  assert out.shape == (3, 10)
+
+
+def test_loss_is_cross_entropy_plus_weight_decay():
+  with tf.Graph().as_default():
+    logits = cifar10.inference(tf.random.normal([4, 24, 24, 3], seed=1))
+    labels = tf.constant([0, 1, 2, 3])
+    total = cifar10.loss(logits, labels)
+    xent = tf.get_default_graph().get_tensor_by_name('cross_entropy:0')
+    decay = tf.add_n([0.004 * tf.nn.l2_loss(v) for v in tf.trainable_variables()
+                      if v.op.name in ('local3/weights', 'local4/weights')])
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      total_v, xent_v, decay_v = sess.run([total, xent, decay])
+  # Nearly uniform logits at initialisation: cross entropy ~ ln 10.
+  assert abs(xent_v - np.log(10)) < 0.1
+  np.testing.assert_allclose(total_v, xent_v + decay_v, rtol=1e-5)
+
+
+def test_train_op_updates_weights_and_moving_averages():
+  with tf.Graph().as_default():
+    global_step = tf.train.get_or_create_global_step()
+    logits = cifar10.inference(tf.random.normal([8, 24, 24, 3], seed=2))
+    total = cifar10.loss(logits, tf.constant([1] * 8))
+    train_op = cifar10.train(total, global_step, batch_size=8)
+    weights = [v for v in tf.trainable_variables()
+               if v.op.name == 'local4/weights'][0]
+    shadow = [v for v in tf.global_variables()
+              if v.op.name == 'local4/weights/ExponentialMovingAverage'][0]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      before = sess.run(weights)
+      sess.run(train_op)
+      after, shadow_v, step = sess.run([weights, shadow, global_step])
+  assert step == 1
+  assert not np.allclose(before, after)
+  # The decay at step 1 is min(0.9999, 2/11): the shadow moves most of the way.
+  np.testing.assert_allclose(
+      shadow_v, 2 / 11. * before + 9 / 11. * after, rtol=1e-4, atol=1e-6)
+
+
+def test_use_fp16_builds_float16_variables_and_float32_loss():
+  with tf.Graph().as_default():
+    logits = cifar10.inference(tf.zeros([2, 24, 24, 3], tf.float16))
+    total = cifar10.loss(logits, tf.constant([0, 1]))
+    assert logits.dtype == tf.float16
+    assert total.dtype == tf.float32
+    assert all(v.dtype.base_dtype == tf.float16
+               for v in tf.trainable_variables())
