@@ -250,18 +250,23 @@ def loss(logits, labels):
   return tf.add_n(losses, name='total_loss')
 
 
-def _add_loss_summaries(total_loss):
+def add_loss_summaries(total_loss, losses=None):
   """Add summaries for losses in CIFAR-10 model.
 
   Generates moving average for all losses and associated summaries for
   visualizing the performance of the network.
+
+  Args:
+    total_loss: Total loss from loss().
+    losses: the terms of total_loss (default: the 'losses' collection).
 
   Returns:
     loss_averages_op: op for generating moving averages of losses.
   """
   # Compute the moving average of all individual losses and the total loss.
   loss_averages = tf.train.ExponentialMovingAverage(0.9, name='avg')
-  losses = tf.get_collection('losses')
+  if losses is None:
+    losses = tf.get_collection('losses')
   loss_averages_op = loss_averages.apply(losses + [total_loss])
 
   # Attach a scalar summary to all individual losses and the total loss; do the
@@ -323,7 +328,7 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE):
   _scalar_summary('learning_rate', lr)
 
   # Generate moving averages of all losses and associated summaries.
-  loss_averages_op = _add_loss_summaries(total_loss)
+  loss_averages_op = add_loss_summaries(total_loss)
 
   # Compute gradients.
   with tf.control_dependencies([loss_averages_op]):

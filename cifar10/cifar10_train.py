@@ -63,12 +63,17 @@ def define_flags():
 
 
 class _LoggerHook(tf.train.SessionRunHook):
-  """Logs loss and runtime."""
+  """Logs loss and runtime.
 
-  def __init__(self, loss, batch_size, log_frequency):
+  examples_per_step counts the images of all towers; sec/batch is per tower,
+  as the tutorial's multi-GPU script reported it.
+  """
+
+  def __init__(self, loss, examples_per_step, log_frequency, num_towers=1):
     self._loss = loss
-    self._batch_size = batch_size
+    self._examples_per_step = examples_per_step
     self._log_frequency = log_frequency
+    self._num_towers = num_towers
 
   def after_create_session(self, session, coord):
     self._step = session.run(tf.train.get_global_step())
@@ -85,14 +90,50 @@ class _LoggerHook(tf.train.SessionRunHook):
       self._start_time = current_time
 
       loss_value = run_values.results
-      examples_per_sec = self._log_frequency * self._batch_size / duration
-      sec_per_batch = float(duration / self._log_frequency)
+      examples_per_sec = (self._log_frequency * self._examples_per_step /
+                          duration)
+      sec_per_batch = float(duration / self._log_frequency / self._num_towers)
 
       format_str = ('%s: step %d, loss = %.2f (%.1f examples/sec; %.3f '
                     'sec/batch)')
       print(format_str % (datetime.now(), self._step, loss_value,
                           examples_per_sec, sec_per_batch))
       sys.stdout.flush()
+
+
+def run_training(train_op, loss, examples_per_step, num_towers=1,
+                 scaffold=None, config=None):
+  """The training loop every CIFAR-10 trainer shares.
+
+  Resumes from the latest checkpoint in --train_dir, stops at --max_steps,
+  stops on a NaN loss, logs every --log_frequency steps, and writes summaries
+  and checkpoints there.
+  """
+  latest = tf.train.latest_checkpoint(FLAGS.train_dir)
+  if latest:
+    step = tf.train.load_variable(latest, 'global_step')
+    print('Resuming from %s at step %d (use --fresh to start over).' %
+          (latest, step))
+    if step >= FLAGS.max_steps:
+      print('Already at --max_steps=%d: nothing to train.' % FLAGS.max_steps)
+
+  hooks = [tf.train.StopAtStepHook(last_step=FLAGS.max_steps),
+           tf.train.NanTensorHook(loss),
+           _LoggerHook(loss, examples_per_step, FLAGS.log_frequency,
+                       num_towers)]
+  if config is None:
+    config = tf.ConfigProto()
+  config.log_device_placement = FLAGS.log_device_placement
+  with tf.train.MonitoredTrainingSession(
+      checkpoint_dir=FLAGS.train_dir,
+      hooks=hooks,
+      scaffold=scaffold,
+      save_checkpoint_secs=FLAGS.save_checkpoint_secs,
+      save_summaries_steps=FLAGS.save_summaries_steps,
+      log_step_count_steps=None,
+      config=config) as mon_sess:
+    while not mon_sess.should_stop():
+      mon_sess.run(train_op)
 
 
 def train():
@@ -119,40 +160,30 @@ def train():
     # updates the model parameters.
     train_op = cifar10.train(loss, global_step, FLAGS.batch_size)
 
-    latest = tf.train.latest_checkpoint(FLAGS.train_dir)
-    if latest:
-      step = tf.train.load_variable(latest, 'global_step')
-      print('Resuming from %s at step %d (use --fresh to start over).' %
-            (latest, step))
-      if step >= FLAGS.max_steps:
-        print('Already at --max_steps=%d: nothing to train.' % FLAGS.max_steps)
-
-    hooks = [tf.train.StopAtStepHook(last_step=FLAGS.max_steps),
-             tf.train.NanTensorHook(loss),
-             _LoggerHook(loss, FLAGS.batch_size, FLAGS.log_frequency)]
-    config = tf.ConfigProto(log_device_placement=FLAGS.log_device_placement)
-    with tf.train.MonitoredTrainingSession(
-        checkpoint_dir=FLAGS.train_dir,
-        hooks=hooks,
-        save_checkpoint_secs=FLAGS.save_checkpoint_secs,
-        save_summaries_steps=FLAGS.save_summaries_steps,
-        log_step_count_steps=None,
-        config=config) as mon_sess:
-      while not mon_sess.should_stop():
-        mon_sess.run(train_op)
+    run_training(train_op, loss, FLAGS.batch_size)
 
 
-def main(argv=None):  # pylint: disable=unused-argument
+def prepare_train_dir():
+  """Honours --fresh; otherwise keeps --train_dir so training resumes."""
   if FLAGS.fresh and tf.gfile.Exists(FLAGS.train_dir):
     tf.gfile.DeleteRecursively(FLAGS.train_dir)
   tf.gfile.MakeDirs(FLAGS.train_dir)
+
+
+def train_main(train_fn, program):
+  """What every trainer's main() does around its train_fn."""
+  prepare_train_dir()
   try:
     cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
-    train()
+    train_fn()
   except cifar10_input.CifarDataError as e:
-    sys.exit('cifar10_train: error: %s' % e)
+    sys.exit('%s: error: %s' % (program, e))
   except tf.train.NanLossDuringTrainingError:
     sys.exit('Model diverged with loss = NaN')
+
+
+def main(argv=None):  # pylint: disable=unused-argument
+  train_main(train, 'cifar10_train')
 
 
 def run():
