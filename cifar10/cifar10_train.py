@@ -102,12 +102,13 @@ class _LoggerHook(tf.train.SessionRunHook):
 
 
 def run_training(train_op, loss, examples_per_step, num_towers=1,
-                 scaffold=None, config=None):
+                 scaffold=None, config=None, master='', is_chief=True,
+                 extra_hooks=()):
   """The training loop every CIFAR-10 trainer shares.
 
   Resumes from the latest checkpoint in --train_dir, stops at --max_steps,
   stops on a NaN loss, logs every --log_frequency steps, and writes summaries
-  and checkpoints there.
+  and checkpoints there (the chief does, in a cluster; master is its address).
   """
   latest = tf.train.latest_checkpoint(FLAGS.train_dir)
   if latest:
@@ -120,17 +121,22 @@ def run_training(train_op, loss, examples_per_step, num_towers=1,
   hooks = [tf.train.StopAtStepHook(last_step=FLAGS.max_steps),
            tf.train.NanTensorHook(loss),
            _LoggerHook(loss, examples_per_step, FLAGS.log_frequency,
-                       num_towers)]
+                       num_towers)] + list(extra_hooks)
   if config is None:
     config = tf.ConfigProto()
   config.log_device_placement = FLAGS.log_device_placement
   with tf.train.MonitoredTrainingSession(
+      master=master,
+      is_chief=is_chief,
       checkpoint_dir=FLAGS.train_dir,
       hooks=hooks,
       scaffold=scaffold,
       save_checkpoint_secs=FLAGS.save_checkpoint_secs,
       save_summaries_steps=FLAGS.save_summaries_steps,
       log_step_count_steps=None,
+      # A cluster chief's token queue runner never ends by itself: don't
+      # wait the default 2 minutes for it at the end.
+      stop_grace_period_secs=10,
       config=config) as mon_sess:
     while not mon_sess.should_stop():
       mon_sess.run(train_op)

@@ -1,0 +1,195 @@
+"""Trains CIFAR-10 across machines on TensorFlow's distributed runtime.
+
+Parameter servers hold the variables; each worker trains on its own batches
+and the gradients of all workers are aggregated before one synchronous update
+(SyncReplicasOptimizer). Worker 0 is the chief: it initialises or restores
+the variables and writes the checkpoints and summaries, which cifar10_eval.py
+reads as it reads cifar10_train.py's.
+
+Start one process per task, with the same cluster description everywhere
+(here one parameter server and two workers on one machine):
+
+  python cifar10_distributed_train.py --ps_hosts=localhost:2222 \
+      --worker_hosts=localhost:2223,localhost:2224 --job_name=ps --task_index=0
+  python cifar10_distributed_train.py --ps_hosts=localhost:2222 \
+      --worker_hosts=localhost:2223,localhost:2224 --job_name=worker --task_index=0
+  python cifar10_distributed_train.py --ps_hosts=localhost:2222 \
+      --worker_hosts=localhost:2223,localhost:2224 --job_name=worker --task_index=1
+
+or leave the cluster flags out and set TF_CONFIG, e.g.
+  TF_CONFIG='{"cluster": {"ps": ["h0:2222"], "worker": ["h1:2222", "h2:2222"]},
+              "task": {"type": "worker", "index": 0}}'
+
+A worker waits at most --ps_wait_secs for the parameter servers and then stops
+with an error naming the one it could not reach. A worker that dies can be
+started again with the same flags: it rejoins the running job (a restarted
+chief restores the latest checkpoint). Parameter servers run until killed.
+
+Accuracy: as cifar10_train.py per epoch; each step consumes
+batch_size x workers images. Speed: README, Speed (1 vs 2 localhost workers).
+"""
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import socket
+import sys
+import time
+
+if __package__ in (None, ''):
+  # Run as a file: make the cifar10 package importable from the repo root.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10
+from cifar10 import cifar10_train
+
+FLAGS = flags.FLAGS
+
+
+class ClusterError(ValueError):
+  """The cluster description is incomplete or a parameter server is unreachable."""
+
+
+def define_flags():
+  cifar10_train.define_flags()
+  flags.DEFINE_string('ps_hosts', '',
+                      'Comma-separated host:port list of the parameter '
+                      'servers (or set TF_CONFIG).')
+  flags.DEFINE_string('worker_hosts', '',
+                      'Comma-separated host:port list of the workers.')
+  flags.DEFINE_string('job_name', '', "This task's job: 'ps' or 'worker'.")
+  flags.DEFINE_integer('task_index', 0, "This task's index within its job.")
+  flags.DEFINE_integer('ps_wait_secs', 60,
+                       'How long a worker waits for the parameter servers '
+                       'before giving up (seconds).')
+
+
+def cluster_from_flags_or_env(ps_hosts, worker_hosts, job_name, task_index,
+                              tf_config):
+  """Returns (cluster dict, job name, task index) from flags, else TF_CONFIG."""
+  if ps_hosts or worker_hosts or job_name:
+    cluster = {'ps': [h for h in ps_hosts.split(',') if h],
+               'worker': [h for h in worker_hosts.split(',') if h]}
+  elif tf_config:
+    try:
+      config = json.loads(tf_config)
+      cluster = {job: list(config['cluster'].get(job, []))
+                 for job in ('ps', 'worker')}
+      job_name = config['task']['type']
+      task_index = int(config['task'].get('index', 0))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+      raise ClusterError('TF_CONFIG is not a valid cluster description (%s): '
+                         'it needs {"cluster": {"ps": [...], "worker": [...]}, '
+                         '"task": {"type": ..., "index": ...}}.' % e)
+  else:
+    raise ClusterError('No cluster given: set --ps_hosts, --worker_hosts, '
+                       '--job_name and --task_index, or TF_CONFIG.')
+  if not cluster['ps'] or not cluster['worker']:
+    raise ClusterError('The cluster needs at least one parameter server and '
+                       'one worker (--ps_hosts and --worker_hosts).')
+  if job_name not in ('ps', 'worker'):
+    raise ClusterError("--job_name must be 'ps' or 'worker', not %r." %
+                       job_name)
+  if not 0 <= task_index < len(cluster[job_name]):
+    raise ClusterError('--task_index=%d, but the %s job has %d task(s).' %
+                       (task_index, job_name, len(cluster[job_name])))
+  return cluster, job_name, task_index
+
+
+def wait_for_parameter_servers(ps_hosts, timeout_secs):
+  """Waits until every parameter server accepts connections, or raises."""
+  deadline = time.time() + timeout_secs
+  for index, address in enumerate(ps_hosts):
+    host, port = address.rsplit(':', 1)
+    while True:
+      try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        break
+      except (OSError, ValueError):
+        if time.time() >= deadline:
+          raise ClusterError(
+              'Parameter server ps:%d at %s did not answer within %d s: start '
+              'it with --job_name=ps --task_index=%d, or check --ps_hosts.' %
+              (index, address, timeout_secs, index))
+        time.sleep(0.5)
+
+
+def train_worker(server, cluster, task_index):
+  """Builds the replicated graph and trains until --max_steps."""
+  num_workers = len(cluster['worker'])
+  is_chief = task_index == 0
+  worker_device = '/job:worker/task:%d' % task_index
+  with tf.Graph().as_default():
+    with tf.device(tf.train.replica_device_setter(
+        worker_device=worker_device, cluster=tf.train.ClusterSpec(cluster))):
+      global_step = tf.train.get_or_create_global_step()
+      with tf.device(worker_device + '/cpu:0'):
+        images, labels = cifar10.distorted_inputs(
+            FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16)
+      logits = cifar10.inference(images)
+      loss = cifar10.loss(logits, labels)
+      lr = cifar10.learning_rate(global_step, FLAGS.batch_size * num_workers)
+      cifar10._scalar_summary('learning_rate', lr)  # pylint: disable=protected-access
+      loss_averages_op = cifar10.add_loss_summaries(loss)
+      variable_averages = tf.train.ExponentialMovingAverage(
+          cifar10.MOVING_AVERAGE_DECAY, global_step)
+      opt = tf.train.SyncReplicasOptimizer(
+          tf.train.GradientDescentOptimizer(lr),
+          replicas_to_aggregate=num_workers,
+          total_num_replicas=num_workers,
+          variable_averages=variable_averages,
+          variables_to_average=tf.trainable_variables())
+      with tf.control_dependencies([loss_averages_op]):
+        grads = opt.compute_gradients(loss)
+      train_op = opt.apply_gradients(grads, global_step=global_step)
+      cifar10.add_gradient_summaries(grads)
+    config = tf.ConfigProto(
+        allow_soft_placement=True,
+        # Talk to the parameter servers and this worker only, so a worker
+        # can start (or restart) without waiting for the others.
+        device_filters=['/job:ps', worker_device])
+    cifar10_train.run_training(
+        train_op, loss, FLAGS.batch_size, config=config, master=server.target,
+        is_chief=is_chief,
+        extra_hooks=[opt.make_session_run_hook(is_chief, num_tokens=0)])
+
+
+def main(argv=None):  # pylint: disable=unused-argument
+  program = 'cifar10_distributed_train'
+  try:
+    cluster, job_name, task_index = cluster_from_flags_or_env(
+        FLAGS.ps_hosts, FLAGS.worker_hosts, FLAGS.job_name, FLAGS.task_index,
+        os.environ.get('TF_CONFIG', ''))
+    if job_name == 'worker':
+      wait_for_parameter_servers(cluster['ps'], FLAGS.ps_wait_secs)
+  except ClusterError as e:
+    sys.exit('%s: error: %s' % (program, e))
+  server = tf.train.Server(tf.train.ClusterSpec(cluster), job_name=job_name,
+                           task_index=task_index)
+  if job_name == 'ps':
+    print('Parameter server %d listening on %s.' %
+          (task_index, cluster['ps'][task_index]))
+    sys.stdout.flush()
+    server.join()
+    return
+  if task_index != 0:
+    # Only the chief may delete the shared checkpoints.
+    FLAGS.fresh = False
+  cifar10_train.train_main(lambda: train_worker(server, cluster, task_index),
+                           program)
+
+
+def run():
+  tf.disable_eager_execution()
+  tf.get_logger().propagate = False  # Otherwise absl prints each line twice.
+  define_flags()
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,126 @@
+"""cifar10_distributed_train: cluster description, a missing parameter server,
+and a real localhost cluster (1 parameter server, 2 workers)."""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10_distributed_train as dist
+import cifar_fixtures
+from cifar_fixtures import REPO_ROOT, run_script
+
+DIST = os.path.join('cifar10', 'cifar10_distributed_train.py')
+EVAL = os.path.join('cifar10', 'cifar10_eval.py')
+STEP_LINE = re.compile(r': step (\d+), loss = ([\d.]+) \(')
+
+
+def _free_ports(n):
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(('127.0.0.1', 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def test_cluster_from_flags_and_from_tf_config():
+  cluster, job, index = dist.cluster_from_flags_or_env(
+      'h0:1', 'h1:1,h2:1', 'worker', 1, '')
+  assert cluster == {'ps': ['h0:1'], 'worker': ['h1:1', 'h2:1']}
+  assert (job, index) == ('worker', 1)
+  tf_config = ('{"cluster": {"ps": ["a:1"], "worker": ["b:1", "c:1"]}, '
+               '"task": {"type": "ps", "index": 0}}')
+  assert dist.cluster_from_flags_or_env('', '', '', 0, tf_config) == (
+      {'ps': ['a:1'], 'worker': ['b:1', 'c:1']}, 'ps', 0)
+
+
+@pytest.mark.parametrize('args, message', [
+    (('', '', '', 0, ''), 'No cluster given'),
+    (('', '', '', 0, '{"cluster": 3}'), 'TF_CONFIG is not a valid'),
+    (('h0:1', '', 'worker', 0, ''), 'at least one parameter server'),
+    (('h0:1', 'h1:1', 'chief', 0, ''), "must be 'ps' or 'worker'"),
+    (('h0:1', 'h1:1', 'worker', 1, ''), 'the worker job has 1 task'),
+])
+def test_bad_cluster_descriptions_are_clear_errors(args, message):
+  with pytest.raises(dist.ClusterError, match=message):
+    dist.cluster_from_flags_or_env(*args)
+
+
+def test_missing_parameter_server_is_an_error_after_a_bounded_wait(tmp_path):
+  ps_port, worker_port = _free_ports(2)
+  started = time.time()
+  result = run_script([DIST, '--ps_hosts', 'localhost:%d' % ps_port,
+                       '--worker_hosts', 'localhost:%d' % worker_port,
+                       '--job_name', 'worker', '--task_index', '0',
+                       '--ps_wait_secs', '3', '--train_dir',
+                       str(tmp_path / 'train')], timeout=60)
+  assert result.returncode != 0
+  assert time.time() - started < 60
+  assert 'Traceback' not in result.stderr
+  assert ('Parameter server ps:0 at localhost:%d did not answer within 3 s'
+          % ps_port) in result.stderr
+
+
+def test_localhost_cluster_trains_survives_a_worker_restart_and_evaluates(
+    tmp_path):
+  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=60)
+  train_dir = str(tmp_path / 'train')
+  ports = _free_ports(3)
+  common = ['--ps_hosts', 'localhost:%d' % ports[0],
+            '--worker_hosts', 'localhost:%d,localhost:%d' % tuple(ports[1:]),
+            '--data_dir', data_dir, '--train_dir', train_dir,
+            '--batch_size', '16', '--max_steps', '120']
+  env = dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2')
+  processes = []
+
+  def start(job, index, log_name):
+    log = open(str(tmp_path / log_name), 'w')
+    process = subprocess.Popen(
+        [sys.executable, DIST] + common + ['--job_name', job,
+                                           '--task_index', str(index)],
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    processes.append(process)
+    return process
+
+  def steps_in(log_name):
+    text = open(str(tmp_path / log_name)).read()
+    return [(int(s), float(l)) for s, l in STEP_LINE.findall(text)]
+
+  try:
+    start('ps', 0, 'ps.log')
+    chief = start('worker', 0, 'worker0.log')
+    worker1 = start('worker', 1, 'worker1.log')
+    deadline = time.time() + 150
+    while time.time() < deadline and not [
+        s for s, _ in steps_in('worker1.log') if s >= 30]:
+      time.sleep(0.5)
+    assert steps_in('worker1.log'), open(str(tmp_path / 'worker1.log')).read()
+    worker1.kill()
+    worker1.wait()
+    restarted = start('worker', 1, 'worker1_again.log')
+    chief.wait(timeout=240)
+    restarted.wait(timeout=60)
+  finally:
+    for process in processes:
+      if process.poll() is None:
+        process.kill()
+      process.wait()
+  assert chief.returncode == 0, open(str(tmp_path / 'worker0.log')).read()
+  chief_steps = steps_in('worker0.log')
+  assert chief_steps[-1][0] == 120
+  assert chief_steps[-1][1] < chief_steps[0][1]
+  assert steps_in('worker1_again.log'), 'the restarted worker did not train'
+  assert tf.train.latest_checkpoint(train_dir).endswith('-120')
+  evaluation = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
+                           train_dir, '--eval_dir', str(tmp_path / 'eval'),
+                           '--run_once', '--num_examples', '60'])
+  assert evaluation.returncode == 0, evaluation.stderr
+  precision = float(re.findall(r'precision @ 1 = ([\d.]+)',
+                               evaluation.stdout)[0])
+  assert precision > 0.3  # Chance is 0.1.
