@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 import re
 
 from absl import flags
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_input
@@ -134,6 +135,44 @@ def inputs(eval_data, data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
   return images, labels
 
 
+def local_response_normalization(x, depth_radius, bias, alpha, beta,
+                                 name=None):
+  """tf.nn.lrn's function, with a gradient that runs several times faster on CPU.
+
+  y = x * (bias + alpha * sum over the 2*depth_radius+1 nearest channels of
+  x**2) ** -beta. TensorFlow's LRNGrad kernel on CPU is a scalar loop with a
+  pow and divides per element (oneDNN only rewrites depth_radius 2); here
+  both window sums are one small matrix multiply with a band matrix, and the
+  gradient is g * norm**-beta - 2 * alpha * beta * x * window_sum(g * y / norm).
+  tests/test_cifar10_model.py checks both against tf.nn.lrn.
+  """
+  depth = x.shape[-1]
+  channel = np.arange(depth)
+  band = np.abs(channel[:, None] - channel[None, :]) <= depth_radius
+  window = tf.constant(band.astype(x.dtype.as_numpy_dtype))
+
+  def window_sum(t):
+    return tf.reshape(tf.matmul(tf.reshape(t, [-1, depth]), window),
+                      tf.shape(t))
+
+  @tf.custom_gradient
+  def _lrn(x):
+    norm = bias + alpha * window_sum(tf.square(x))
+    if beta == 0.75:  # The tutorial's beta: two square roots beat a pow.
+      inverse_sqrt = tf.math.rsqrt(norm)
+      scale = inverse_sqrt * tf.sqrt(inverse_sqrt)
+    else:
+      scale = tf.pow(norm, -beta)
+
+    def grad(g):
+      g_scaled = g * scale
+      return g_scaled - (2 * alpha * beta) * x * window_sum(g_scaled * x / norm)
+
+    return x * scale, grad
+
+  return tf.identity(_lrn(x), name=name)
+
+
 def inference(images):
   """Build the CIFAR-10 model.
 
@@ -163,8 +202,8 @@ def inference(images):
   pool1 = tf.nn.max_pool(conv1, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool1')
   # norm1
-  norm1 = tf.nn.lrn(pool1, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75,
-                    name='norm1')
+  norm1 = local_response_normalization(pool1, 4, bias=1.0, alpha=0.001 / 9.0,
+                                       beta=0.75, name='norm1')
 
   # conv2
   with tf.variable_scope('conv2') as scope:
@@ -178,8 +217,8 @@ def inference(images):
     _activation_summary(conv2)
 
   # norm2
-  norm2 = tf.nn.lrn(conv2, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75,
-                    name='norm2')
+  norm2 = local_response_normalization(conv2, 4, bias=1.0, alpha=0.001 / 9.0,
+                                       beta=0.75, name='norm2')
   # pool2
   pool2 = tf.nn.max_pool(norm2, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool2')

@@ -1,5 +1,6 @@
 """The CIFAR-10 network: shapes, variable names, parameter count, the losses."""
 import numpy as np
+import pytest
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
@@ -84,3 +85,27 @@ def test_use_fp16_builds_float16_variables_and_float32_loss():
     assert total.dtype == tf.float32
     assert all(v.dtype.base_dtype == tf.float16
                for v in tf.trainable_variables())
+
+
+@pytest.mark.parametrize('shape, depth_radius, beta', [
+    ((4, 12, 12, 64), 4, 0.75),   # norm1, the tutorial's settings
+    ((2, 24, 24, 64), 4, 0.75),   # norm2
+    ((3, 5, 5, 7), 2, 0.5),       # another radius and the pow branch
+])
+def test_fast_lrn_matches_tf_nn_lrn_and_its_gradient(shape, depth_radius, beta):
+  rng = np.random.RandomState(3)
+  # Large inputs make the normalisation matter: norm ranges over ~1-10.
+  x_value = (rng.standard_normal(shape) * 30).astype(np.float32)
+  upstream = rng.standard_normal(shape).astype(np.float32)
+  with tf.Graph().as_default():
+    x = tf.constant(x_value)
+    kwargs = dict(bias=1.0, alpha=0.001 / 9.0, beta=beta)
+    reference = tf.nn.lrn(x, depth_radius, **kwargs)
+    fast = cifar10.local_response_normalization(x, depth_radius, **kwargs)
+    grad_reference = tf.gradients(reference, x, upstream)[0]
+    grad_fast = tf.gradients(fast, x, upstream)[0]
+    with tf.Session() as sess:
+      values = sess.run([reference, fast, grad_reference, grad_fast])
+  np.testing.assert_allclose(values[1], values[0], rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(values[3], values[2], rtol=1e-4, atol=1e-5)
+  assert np.abs(values[2] - upstream).max() > 0.1  # The gradient is not trivial.
