@@ -1,0 +1,135 @@
+"""Pictures in and out: any image file to an MNIST-like digit, and PNGs of results.
+
+Uses numpy and TensorFlow's own image decoding and encoding, so the core
+install stays tensorflow, numpy and six.
+"""
+from __future__ import absolute_import, division, print_function
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+MNIST_SIZE = 28
+DIGIT_BOX = 20  # MNIST digits fit a 20x20 box, centred by mass in 28x28.
+
+# 3x5 glyphs of the digits, for the bar chart's labels.
+_GLYPHS = ['111101101101111', '010110010010111', '111001111100111',
+           '111001111001111', '101101111001001', '111100111001111',
+           '111100111101111', '111001001001001', '111101111101111',
+           '111101111001111']
+
+
+class ImageError(ValueError):
+  """The image file cannot be read as a picture."""
+
+
+def _run(build):
+  """Runs a small TensorFlow computation in a graph of its own."""
+  with tf.Graph().as_default(), tf.Session() as sess:
+    return sess.run(build())
+
+
+def decode_image_file(path):
+  """Grey levels (float 0-255, HxW) of a PNG, JPEG, GIF or BMP file."""
+  try:
+    contents = open(path, 'rb').read()
+  except (IOError, OSError) as e:
+    raise ImageError('Cannot read image %s: %s' % (path, e))
+  try:
+    grey = _run(lambda: tf.io.decode_image(contents, channels=1,
+                                           expand_animations=False))
+  except tf.errors.InvalidArgumentError:
+    raise ImageError('%s is not a PNG, JPEG, GIF or BMP image.' % path)
+  return grey[:, :, 0].astype(np.float32)
+
+
+def _resize(array, height, width):
+  return _run(lambda: tf.image.resize(array[None, :, :, None].astype(
+      np.float32), [height, width], method=tf.image.ResizeMethod.AREA))[0, :, :, 0]
+
+
+def to_mnist(grey):
+  """Makes a digit drawn on any background look like an MNIST image.
+
+  Light-on-dark and dark-on-light drawings both become a white digit on
+  black; the digit is cropped, scaled to fit 20x20 keeping its aspect, and
+  centred by mass in 28x28, as MNIST's digits were. Returns float32 [784] in
+  [0, 1].
+  """
+  grey = np.asarray(grey, np.float32)
+  if grey.ndim != 2 or min(grey.shape) < 1:
+    raise ImageError('Expected a 2-D grey image, got shape %s.' %
+                     (grey.shape,))
+  low, high = grey.min(), grey.max()
+  if high - low < 1e-6:
+    return np.zeros(MNIST_SIZE * MNIST_SIZE, np.float32)
+  image = (grey - low) / (high - low)
+  border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+  if np.median(border) > 0.5:  # A light background: make the ink the light.
+    image = 1.0 - image
+  rows = np.flatnonzero(image.max(axis=1) > 0.2)
+  cols = np.flatnonzero(image.max(axis=0) > 0.2)
+  image = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+  scale = DIGIT_BOX / float(max(image.shape))
+  height = max(1, int(round(image.shape[0] * scale)))
+  width = max(1, int(round(image.shape[1] * scale)))
+  digit = np.clip(_resize(image, height, width), 0, 1)
+  total = digit.sum()
+  centre_y = (digit.sum(axis=1) * np.arange(height)).sum() / total
+  centre_x = (digit.sum(axis=0) * np.arange(width)).sum() / total
+  top = int(round(MNIST_SIZE / 2.0 - 0.5 - centre_y))
+  left = int(round(MNIST_SIZE / 2.0 - 0.5 - centre_x))
+  top = min(max(top, 0), MNIST_SIZE - height)
+  left = min(max(left, 0), MNIST_SIZE - width)
+  out = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+  out[top:top + height, left:left + width] = digit
+  return out.reshape(-1)
+
+
+def encode_png(pixels):
+  """PNG bytes of a uint8 HxW (grey) or HxWx3 (colour) array."""
+  pixels = np.asarray(pixels, np.uint8)
+  if pixels.ndim == 2:
+    pixels = pixels[:, :, None]
+  return _run(lambda: tf.io.encode_png(pixels))
+
+
+def bar_chart(probabilities, bar_width=24, height=120):
+  """An RGB picture of 10 bars, the most probable in orange, labelled 0-9."""
+  probabilities = np.asarray(probabilities, np.float64)
+  gap, label_height = 6, 9
+  width = 10 * (bar_width + gap) + gap
+  picture = np.full((height + label_height, width, 3), 255, np.uint8)
+  best = int(np.argmax(probabilities))
+  for digit, p in enumerate(probabilities):
+    left = gap + digit * (bar_width + gap)
+    bar = int(round(float(np.clip(p, 0, 1)) * (height - 2)))
+    colour = (230, 120, 20) if digit == best else (60, 110, 190)
+    picture[height - bar:height, left:left + bar_width] = colour
+    glyph = np.array(list(_GLYPHS[digit]), int).reshape(5, 3)
+    glyph_left = left + bar_width // 2 - 1
+    region = picture[height + 2:height + 7, glyph_left:glyph_left + 3]
+    region[glyph == 1] = 0
+  return picture
+
+
+def _tile(maps, rows, cols, zoom, gap=1):
+  """A grey grid of maps [H, W, N], each scaled to 0-255 on its own."""
+  height, width, count = maps.shape
+  grid = np.full((rows * (height * zoom + gap) + gap,
+                  cols * (width * zoom + gap) + gap), 128, np.uint8)
+  for i in range(count):
+    m = maps[:, :, i]
+    span = m.max() - m.min()
+    scaled = (m - m.min()) / span if span > 0 else np.zeros_like(m)
+    tile = np.kron((scaled * 255).astype(np.uint8),
+                   np.ones((zoom, zoom), np.uint8))
+    r, c = divmod(i, cols)
+    top, left = gap + r * (height * zoom + gap), gap + c * (width * zoom + gap)
+    grid[top:top + height * zoom, left:left + width * zoom] = tile
+  return grid
+
+
+def feature_map_grid(before, after, zoom=2):
+  """The tutorial's 4x16 grid: conv1's 32 maps before (rows 1-2) and after
+  (rows 3-4) bias + ReLU, for arrays of shape [28, 28, 32]."""
+  return _tile(np.concatenate([before, after], axis=2), 4, 16, zoom)

@@ -1,0 +1,60 @@
+"""Draws the trained MNIST CNN's 32 first-layer feature maps for a picture.
+
+  python mnist_cnn/mnist_feature_maps.py --image=digit.png --output=maps.png
+
+Writes the tutorial's 4x16 grid: conv1's 32 maps before bias + ReLU (rows
+1-2) and after (rows 3-4), each scaled to its own range, grey 128 between
+tiles. The picture is prepared as mnist_predict.py prepares it. A few
+seconds a run.
+"""
+from __future__ import absolute_import, division, print_function
+
+import os
+import sys
+
+if __package__ in (None, ''):
+  # Run as a file: make the mnist_cnn package importable from the repo root.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+from mnist_cnn import images
+from mnist_cnn import model as mnist_model
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string('image', None, 'The picture to look at (a file path).')
+  flags.DEFINE_string('checkpoint_dir', '/tmp/mnist_checkpoints',
+                      'Folder with the trained checkpoints.')
+  flags.DEFINE_string('output', 'feature_maps.png',
+                      'Where to write the 4x16 grid (PNG path).')
+  flags.DEFINE_integer('zoom', 2, 'Screen pixels per map pixel (factor).')
+  flags.mark_flag_as_required('image')
+
+
+def main(argv=None):  # pylint: disable=unused-argument
+  try:
+    digit = images.to_mnist(images.decode_image_file(FLAGS.image))
+    sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
+  except ValueError as e:  # ImageError, or no checkpoint.
+    sys.exit('mnist_feature_maps: error: %s' % e)
+  _, before, after = mnist_model.look_at(sess, model, digit)
+  with open(FLAGS.output, 'wb') as f:
+    f.write(images.encode_png(images.feature_map_grid(before, after,
+                                                      FLAGS.zoom)))
+  print('Feature maps written to %s' % FLAGS.output)
+
+
+def run():
+  tf.disable_eager_execution()
+  define_flags()
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,63 @@
+"""Classifies a picture of a digit with the trained MNIST CNN.
+
+  python mnist_cnn/mnist_predict.py --image=digit.png --checkpoint_dir=/tmp/mnist_checkpoints
+
+Takes a PNG, JPEG, GIF or BMP of any size, dark-on-light or light-on-dark,
+makes it look like an MNIST digit (cropped, 20x20, centred by mass in 28x28),
+prints the 10 probabilities and the predicted digit, and writes a bar chart
+of the probabilities to --chart (PNG). A model trained for 20,000 steps
+(~99.2% on MNIST's test set) reads clear hand-drawn digits; a run takes a few
+seconds, most of it starting TensorFlow.
+"""
+from __future__ import absolute_import, division, print_function
+
+import os
+import sys
+
+if __package__ in (None, ''):
+  # Run as a file: make the mnist_cnn package importable from the repo root.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+from mnist_cnn import images
+from mnist_cnn import model as mnist_model
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string('image', None, 'The picture to classify (a file path).')
+  flags.DEFINE_string('checkpoint_dir', '/tmp/mnist_checkpoints',
+                      'Folder with the trained checkpoints.')
+  flags.DEFINE_string('chart', 'probabilities.png',
+                      'Where to write the bar chart (PNG path).')
+  flags.mark_flag_as_required('image')
+
+
+def main(argv=None):  # pylint: disable=unused-argument
+  try:
+    digit = images.to_mnist(images.decode_image_file(FLAGS.image))
+    sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
+  except ValueError as e:  # ImageError, or no checkpoint.
+    sys.exit('mnist_predict: error: %s' % e)
+  probabilities, _, _ = mnist_model.look_at(sess, model, digit)
+  for label, p in enumerate(probabilities):
+    print('%d: %.4f' % (label, p))
+  print('Prediction: %d' % probabilities.argmax())
+  with open(FLAGS.chart, 'wb') as f:
+    f.write(images.encode_png(images.bar_chart(probabilities)))
+  print('Bar chart written to %s' % FLAGS.chart)
+
+
+def run():
+  tf.disable_eager_execution()
+  define_flags()
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()
