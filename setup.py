@@ -11,7 +11,7 @@ setup(
     description=('The classic TensorFlow CIFAR-10 and MNIST CNN tutorials and '
                  'image retraining, running on TensorFlow 2.x (tf.compat.v1).'),
     python_requires='>=3.9',
-    packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining']),
+    packages=find_packages(include=['cifar10', 'mnist_cnn']),
     install_requires=[
         # 2.16 is the first release whose tf.compat.v1 queue runners and
         # estimator-free MonitoredTrainingSession we test; 2.21 is what CI runs.
@@ -23,7 +23,8 @@ setup(
         'six',
     ],
     extras_require={
-        'test': ['pytest>=7'],
+        # selenium drives Debian's chromium for the draw-a-digit page test.
+        'test': ['pytest>=7', 'selenium>=4.10'],
         'hub': ['tensorflow_hub'],
         'torch': ['torch'],
     },
@@ -32,6 +33,11 @@ setup(
             'cifar10_train=cifar10.cifar10_train:run',
             'cifar10_eval=cifar10.cifar10_eval:run',
             'cifar10_multi_gpu_train=cifar10.cifar10_multi_gpu_train:run',
+            'cifar10_distributed_train=cifar10.cifar10_distributed_train:run',
+            'mnist_deep=mnist_cnn.mnist_deep:run',
+            'mnist_predict=mnist_cnn.mnist_predict:run',
+            'mnist_feature_maps=mnist_cnn.mnist_feature_maps:run',
+            'mnist_draw_server=mnist_cnn.mnist_draw_server:run',
         ],
     },
 )
