@@ -11,7 +11,7 @@ setup(
     description=('The classic TensorFlow CIFAR-10 and MNIST CNN tutorials and '
                  'image retraining, running on TensorFlow 2.x (tf.compat.v1).'),
     python_requires='>=3.9',
-    packages=find_packages(include=['cifar10', 'mnist_cnn']),
+    packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining']),
     install_requires=[
         # 2.16 is the first release whose tf.compat.v1 queue runners and
         # estimator-free MonitoredTrainingSession we test; 2.21 is what CI runs.
@@ -38,6 +38,10 @@ setup(
             'mnist_predict=mnist_cnn.mnist_predict:run',
             'mnist_feature_maps=mnist_cnn.mnist_feature_maps:run',
             'mnist_draw_server=mnist_cnn.mnist_draw_server:run',
+            'retrain=image_retraining.retrain_cli:run',
+            'label_image=image_retraining.label_image_cli:run',
+            'export_cifar10_features=image_retraining.export_cli:run',
+            'cifar10_to_folders=image_retraining.folders_cli:run',
         ],
     },
 )

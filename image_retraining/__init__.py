@@ -1,0 +1,1 @@
+"""Transfer learning on image folders with cached bottlenecks (retrain.py port)."""

@@ -1,0 +1,67 @@
+"""Command line of scripts/label_image.py (console script `label_image`)."""
+import os
+
+from absl import flags
+
+from image_retraining import cli
+from image_retraining.errors import RetrainError
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  if 'image' in FLAGS:
+    return
+  flags.DEFINE_string('image', '', 'PNG/JPEG image to label (path).')
+  flags.DEFINE_string('saved_model_dir', '/tmp/retrained_model',
+                      'SavedModel written by retrain (directory path).')
+  flags.DEFINE_string('labels', '', 'Labels file, one per line (path; '
+                      'default: labels.txt inside --saved_model_dir).')
+  flags.DEFINE_integer('top_k', 5, 'How many categories to print (count).')
+
+
+def label_image(image_path, saved_model_dir, labels_path=None, top_k=5):
+  """Returns [(label, score)] best first."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from image_retraining import features, retrain  # pylint: disable=g-import-not-at-top,multiple-imports
+  labels = retrain.read_labels(
+      labels_path or os.path.join(saved_model_dir, 'labels.txt'))
+  if not os.path.isfile(image_path):
+    raise RetrainError("Image '%s' not found." % image_path)
+  image = features.decode_image_file(image_path)
+  if not os.path.isdir(saved_model_dir):
+    raise RetrainError("SavedModel directory '%s' not found." %
+                       saved_model_dir)
+  try:
+    model = tf.saved_model.load(saved_model_dir)
+    outputs = model.signatures['serving_default'](images=image[tf.newaxis])
+  except Exception as e:  # pylint: disable=broad-except
+    raise RetrainError("Cannot run SavedModel '%s': %s" %
+                       (saved_model_dir, str(e).splitlines()[0]))
+  probs = list(outputs.values())[0].numpy()[0]
+  if len(probs) != len(labels):
+    raise RetrainError('The model has %d outputs but the labels file has %d '
+                       'lines.' % (len(probs), len(labels)))
+  order = np.argsort(-probs)[:top_k]
+  return [(labels[i], float(probs[i])) for i in order]
+
+
+def _main():
+  if not FLAGS.image:
+    raise RetrainError('--image is required.')
+  for label, score in label_image(FLAGS.image, FLAGS.saved_model_dir,
+                                  FLAGS.labels or None, FLAGS.top_k):
+    print('%s (score = %.5f)' % (label, score))
+
+
+main = cli.guarded(_main)
+
+
+def run():
+  """Entry point of `label_image`."""
+  cli.run_app(define_flags, main)
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,125 @@
+"""CIFAR-10 feature extractor export and CIFAR binary -> PNG folders."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow.compat.v1 as tf1
+
+from image_retraining import cifar10_features, features
+from image_retraining.errors import RetrainError
+from test_retrain import run_script
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+  """A CIFAR-10 checkpoint whose shadow values differ from the raw weights."""
+  from cifar10 import cifar10
+  train_dir = str(tmp_path_factory.mktemp('c10train'))
+  with tf1.Graph().as_default():
+    images = tf1.placeholder(tf1.float32, [None, 24, 24, 3])
+    cifar10.inference(images)
+    step = tf1.train.get_or_create_global_step()
+    ema = tf1.train.ExponentialMovingAverage(0.5)
+    maintain = ema.apply(tf1.trainable_variables())
+    scale = [tf1.assign(v, v * 3.0) for v in tf1.trainable_variables()]
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      sess.run(maintain)  # shadow = original values
+      sess.run(scale)     # raw weights now 3x the shadow values
+      local4 = tf1.get_default_graph().get_tensor_by_name('local4/local4:0')
+      saver = tf1.train.Saver()
+      saver.save(sess, os.path.join(train_dir, 'model.ckpt'), global_step=step)
+      shadow = {v.op.name: sess.run(ema.average(v))
+                for v in tf1.trainable_variables()}
+      del local4
+  return dict(train_dir=train_dir, shadow=shadow)
+
+
+def _reference_local4(shadow, images24):
+  """local4 computed in a plain v1 graph from the shadow values."""
+  from cifar10 import cifar10
+  with tf1.Graph().as_default():
+    x = tf1.placeholder(tf1.float32, [None, 24, 24, 3])
+    cifar10.inference(x)
+    graph = tf1.get_default_graph()
+    with tf1.Session() as sess:
+      for v in tf1.global_variables():
+        v.load(shadow[v.op.name], sess)
+      return sess.run(graph.get_tensor_by_name('local4/local4:0'),
+                      {x: images24})
+
+
+def test_export_uses_shadow_values_and_is_a_feature_extractor(checkpoint,
+                                                               tmp_path):
+  export_dir = str(tmp_path / 'features')
+  result = run_script('export_cifar10_features.py', '--checkpoint_dir',
+                      checkpoint['train_dir'], '--export_dir', export_dir)
+  assert result.returncode == 0, result.stderr
+  extractor = features.FeatureExtractor(export_dir)
+  rng = np.random.RandomState(0)
+  images = rng.uniform(0, 1, (3, 32, 32, 3)).astype(np.float32)
+  out = extractor(images)
+  assert out.shape == (3, 192)
+  cropped = tf.image.resize_with_crop_or_pad(images, 24, 24)
+  expected = _reference_local4(
+      checkpoint['shadow'],
+      tf.image.per_image_standardization(cropped * 255.0).numpy())
+  np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+  # Any input size works.
+  assert extractor(rng.uniform(0, 1, (2, 50, 40, 3))).shape == (2, 192)
+
+
+def test_export_bad_inputs(tmp_path):
+  with pytest.raises(RetrainError, match='No checkpoint'):
+    cifar10_features.export(str(tmp_path), str(tmp_path / 'out'))
+  result = run_script('export_cifar10_features.py', '--checkpoint_dir',
+                      tmp_path / 'missing' / 'model.ckpt', '--export_dir',
+                      tmp_path / 'out')
+  assert result.returncode == 1
+  assert 'Cannot read checkpoint' in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def _write_cifar(path, labels, seed=0):
+  rng = np.random.RandomState(seed)
+  records = rng.randint(0, 256, (len(labels), 3073)).astype(np.uint8)
+  records[:, 0] = labels
+  records.tofile(str(path))
+  return records
+
+
+def test_cifar10_to_folders_selects_classes_and_counts(tmp_path):
+  bins = tmp_path / 'data' / 'cifar-10-batches-bin'
+  bins.mkdir(parents=True)
+  records = _write_cifar(bins / 'data_batch_1.bin', [5, 6, 5, 0, 5, 6, 9])
+  result = run_script('cifar10_to_folders.py', '--data_dir', tmp_path / 'data',
+                      '--output_dir', tmp_path / 'out', '--classes', 'dog,6',
+                      '--per_class', 2, '--files', 'data_batch_1')
+  assert result.returncode == 0, result.stderr
+  assert sorted(os.listdir(tmp_path / 'out')) == ['dog', 'frog']
+  assert sorted(os.listdir(tmp_path / 'out' / 'dog')) == [
+      'data_batch_1_00000.png', 'data_batch_1_00002.png']
+  assert len(os.listdir(tmp_path / 'out' / 'frog')) == 2
+  png = tf.io.read_file(str(tmp_path / 'out' / 'dog' /
+                            'data_batch_1_00002.png'))
+  image = tf.io.decode_png(png).numpy()
+  np.testing.assert_array_equal(image[:, :, 1],
+                                records[2, 1 + 1024:1 + 2048].reshape(32, 32))
+  bad = run_script('cifar10_to_folders.py', '--data_dir', tmp_path / 'data',
+                   '--output_dir', tmp_path / 'o2', '--classes', 'unicorn')
+  assert bad.returncode == 1 and 'Unknown CIFAR-10 class' in bad.stderr
+  assert 'Traceback' not in bad.stderr
+
+
+def test_filter_batches_keeps_only_chosen_classes(tmp_path):
+  from image_retraining import cifar10_folders
+  src = tmp_path / 'src'
+  src.mkdir()
+  _write_cifar(src / 'data_batch_1.bin', [0, 5, 1, 7, 4])
+  counts = cifar10_folders.filter_batches(str(src), str(tmp_path / 'dst'),
+                                          [0, 1, 2, 3, 4])
+  assert counts == {'data_batch_1.bin': 3}
+  kept = cifar10_folders.read_records(str(tmp_path / 'dst' /
+                                          'data_batch_1.bin'))
+  assert list(kept[:, 0]) == [0, 1, 4]
