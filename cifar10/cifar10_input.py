@@ -45,7 +45,7 @@ DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 # Threads that run the training distortions. The tutorial used 16; on 2 CPU
 # cores 4 and 16 trained at the same speed (within noise, side by side), and
 # fewer threads leave the cores to the model.
-NUM_PREPROCESS_THREADS = 4
+NUM_PREPROCESS_THREADS = 2
 
 
 class CifarDataError(ValueError):
@@ -187,18 +187,6 @@ class CIFAR10Record(object):
   pass
 
 
-def _decode_record(record_bytes):
-  """Splits one 3,073-byte string into an int32 label and a uint8 HxWxC image."""
-  record = tf.decode_raw(record_bytes, tf.uint8)
-  label = tf.cast(tf.strided_slice(record, [0], [LABEL_BYTES]), tf.int32)
-  depth_major = tf.reshape(
-      tf.strided_slice(record, [LABEL_BYTES], [RECORD_BYTES]),
-      [3, ORIGINAL_SIZE, ORIGINAL_SIZE])
-  image = tf.transpose(depth_major, [1, 2, 0])
-  label.set_shape([1])
-  return image, label
-
-
 def read_cifar10(filename_queue):
   """Reads and parses one example from CIFAR-10 data files.
 
@@ -216,48 +204,68 @@ def read_cifar10(filename_queue):
   result.depth = 3
   reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
   result.key, value = reader.read(filename_queue)
-  result.uint8image, result.label = _decode_record(value)
+  images, labels = decode_records(value)
+  result.uint8image = tf.reshape(images, [ORIGINAL_SIZE, ORIGINAL_SIZE, 3])
+  result.label = tf.reshape(labels, [1])
   return result
 
 
-def distort_image(uint8image):
-  """The tutorial's training augmentation of one 32x32x3 image."""
-  image = tf.cast(uint8image, tf.float32)
-  image = tf.random_crop(image, [IMAGE_SIZE, IMAGE_SIZE, 3])
-  image = tf.image.random_flip_left_right(image)
+def decode_records(record_bytes):
+  """Splits a batch of 3,073-byte strings into int32 labels and uint8 NHWC images."""
+  records = tf.reshape(tf.decode_raw(record_bytes, tf.uint8), [-1, RECORD_BYTES])
+  labels = tf.cast(records[:, 0], tf.int32)
+  depth_major = tf.reshape(records[:, LABEL_BYTES:],
+                           [-1, 3, ORIGINAL_SIZE, ORIGINAL_SIZE])
+  return tf.transpose(depth_major, [0, 2, 3, 1]), labels
+
+
+def apply_distortions(images, offset_y, offset_x, flip, brightness_delta,
+                      contrast_factor):
+  """The tutorial's training augmentation, for a whole batch at once.
+
+  Per image i: a 24x24 crop at (offset_y[i], offset_x[i]), mirrored if
+  flip[i], brightness_delta[i] added, contrast scaled by contrast_factor[i]
+  around each channel's mean, then per-image standardisation: the same
+  arithmetic as tf.image's per-image functions (tests check it), but a few
+  ops per batch instead of a dozen per image.
+  """
+  images = tf.cast(images, tf.float32)
+  window = tf.range(IMAGE_SIZE)
+  rows = offset_y[:, None] + window[None, :]
+  cols = offset_x[:, None] + window[None, :]
+  cols = tf.where_v2(flip[:, None], tf.reverse(cols, [1]), cols)
+  images = tf.gather(images, rows, axis=1, batch_dims=1)
+  images = tf.gather(images, cols, axis=2, batch_dims=1)
   # The tutorial's brightness and contrast jitter. Per-image standardisation
   # undoes most of it, but it is kept so results match the tutorial.
-  image = tf.image.random_brightness(image, max_delta=63)
-  image = tf.image.random_contrast(image, lower=0.2, upper=1.8)
-  return tf.image.per_image_standardization(image)
+  images += brightness_delta[:, None, None, None]
+  channel_means = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+  images = ((images - channel_means) * contrast_factor[:, None, None, None] +
+            channel_means)
+  return tf.image.per_image_standardization(images)
 
 
-def eval_image(uint8image):
+def distort_images(images):
+  """Random crop, flip, brightness and contrast of each image of a uint8 batch."""
+  count = tf.shape(images)[0]
+  max_offset = ORIGINAL_SIZE - IMAGE_SIZE + 1
+
+  def offsets():
+    return tf.random.uniform([count], 0, max_offset, dtype=tf.int32)
+
+  return apply_distortions(
+      images, offsets(), offsets(),
+      flip=tf.random.uniform([count]) < 0.5,
+      brightness_delta=tf.random.uniform([count], -63.0, 63.0),
+      contrast_factor=tf.random.uniform([count], 0.2, 1.8))
+
+
+def eval_images(images):
   """Central 24x24 crop and standardisation, the evaluation preprocessing."""
-  image = tf.cast(uint8image, tf.float32)
-  image = tf.image.resize_image_with_crop_or_pad(image, IMAGE_SIZE, IMAGE_SIZE)
-  return tf.image.per_image_standardization(image)
-
-
-def _generate_image_and_label_batch(image, label, min_queue_examples,
-                                    batch_size, shuffle):
-  """Construct a queued batch of images and labels."""
-  num_preprocess_threads = NUM_PREPROCESS_THREADS
-  if shuffle:
-    images, label_batch = tf.train.shuffle_batch(
-        [image, label],
-        batch_size=batch_size,
-        num_threads=num_preprocess_threads,
-        capacity=min_queue_examples + 3 * batch_size,
-        min_after_dequeue=min_queue_examples)
-  else:
-    images, label_batch = tf.train.batch(
-        [image, label],
-        batch_size=batch_size,
-        num_threads=num_preprocess_threads,
-        capacity=min_queue_examples + 3 * batch_size)
-  tf.summary.image('images', images)
-  return images, tf.reshape(label_batch, [batch_size])
+  margin = (ORIGINAL_SIZE - IMAGE_SIZE) // 2
+  images = tf.cast(images[:, margin:margin + IMAGE_SIZE,
+                          margin:margin + IMAGE_SIZE], tf.float32)
+  return tf.image.per_image_standardization(images)
 
 
 def distorted_inputs(data_dir, batch_size):
@@ -279,10 +287,16 @@ def distorted_inputs(data_dir, batch_size):
 
   with tf.name_scope('data_augmentation'):
     filename_queue = tf.train.string_input_producer(filenames)
-    read_input = read_cifar10(filename_queue)
-    float_image = distort_image(read_input.uint8image)
-    float_image.set_shape([IMAGE_SIZE, IMAGE_SIZE, 3])
-    read_input.label.set_shape([1])
+    # The tutorial read, distorted and enqueued one image per queue-runner
+    # step: a dozen small ops and a Python round trip per image, which on 2
+    # cores cost the trainer ~20% of its speed. Reading up to a batch of
+    # records at a time and distorting them together keeps the queue runners
+    # and the shuffling queue, at a fraction of the cost (README, Speed).
+    reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
+    _, records = reader.read_up_to(filename_queue, batch_size)
+    uint8images, labels = decode_records(records)
+    float_images = distort_images(uint8images)
+    float_images.set_shape([None, IMAGE_SIZE, IMAGE_SIZE, 3])
 
     # Ensure that the random shuffling has good mixing properties.
     min_fraction_of_examples_in_queue = 0.4
@@ -291,9 +305,15 @@ def distorted_inputs(data_dir, batch_size):
     print('Filling queue with %d CIFAR images before starting to train. '
           'This will take a few minutes.' % min_queue_examples)
 
-    return _generate_image_and_label_batch(float_image, read_input.label,
-                                           min_queue_examples, batch_size,
-                                           shuffle=True)
+    images, label_batch = tf.train.shuffle_batch(
+        [float_images, labels],
+        batch_size=batch_size,
+        num_threads=NUM_PREPROCESS_THREADS,
+        capacity=min_queue_examples + 3 * batch_size,
+        min_after_dequeue=min_queue_examples,
+        enqueue_many=True)
+  tf.summary.image('images', images)
+  return images, tf.reshape(label_batch, [batch_size])
 
 
 def inputs(eval_data, data_dir, batch_size, num_examples=None):
@@ -328,14 +348,14 @@ def inputs(eval_data, data_dir, batch_size, num_examples=None):
                                available))
 
   def _parse(record_bytes):
-    image, label = _decode_record(record_bytes)
-    return eval_image(image), tf.reshape(label, [])
+    images, labels = decode_records(record_bytes)
+    return eval_images(images), labels
 
   with tf.name_scope('input'):
     dataset = (tf.data.FixedLengthRecordDataset(filenames, RECORD_BYTES)
                .take(num_examples)
-               .map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
                .batch(batch_size)
+               .map(_parse)
                .prefetch(2))
     images, labels = tf.data.make_one_shot_iterator(dataset).get_next()
   return images, labels

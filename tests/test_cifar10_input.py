@@ -129,3 +129,58 @@ def test_check_data_files_counts_records(tmp_path):
       cifar10_input.data_files(data_dir)) == 35
   assert cifar10_input.check_data_files(
       cifar10_input.data_files(data_dir, eval_data=True)) == 7
+
+
+def test_batch_distortions_match_tf_image_one_image_at_a_time():
+  """The vectorised distortions do what tf.image's per-image functions do."""
+  rng = np.random.RandomState(5)
+  images = rng.randint(0, 256, (6, 32, 32, 3)).astype(np.uint8)
+  offset_y = np.array([0, 8, 3, 5, 8, 1], np.int32)
+  offset_x = np.array([0, 8, 7, 2, 0, 4], np.int32)
+  flip = np.array([False, True, True, False, True, False])
+  delta = rng.uniform(-63, 63, 6).astype(np.float32)
+  factor = rng.uniform(0.2, 1.8, 6).astype(np.float32)
+  with tf.Graph().as_default():
+    batch = cifar10_input.apply_distortions(
+        tf.constant(images), tf.constant(offset_y), tf.constant(offset_x),
+        tf.constant(flip), tf.constant(delta), tf.constant(factor))
+    reference = []
+    for i in range(6):
+      image = tf.image.crop_to_bounding_box(
+          tf.cast(images[i], tf.float32), offset_y[i], offset_x[i], 24, 24)
+      if flip[i]:
+        image = tf.image.flip_left_right(image)
+      image = tf.image.adjust_brightness(image, delta[i])
+      image = tf.image.adjust_contrast(image, factor[i])
+      reference.append(tf.image.per_image_standardization(image))
+    with tf.Session() as sess:
+      batch_value, reference_value = sess.run([batch, tf.stack(reference)])
+  assert batch_value.shape == (6, 24, 24, 3)
+  np.testing.assert_allclose(batch_value, reference_value, atol=1e-4)
+  # Mirrored crops really differ from unmirrored ones.
+  assert np.abs(batch_value[1] - batch_value[1, :, ::-1]).max() > 0.5
+
+
+def test_random_distortions_cover_every_crop_offset_and_both_flips():
+  # Each column has its own grey level, growing as the square of its index,
+  # so every (crop offset, mirror) gives a different standardised row.
+  levels = (np.arange(32) ** 2 // 4).astype(np.uint8)
+  images = np.tile(levels[None, None, :, None], (400, 32, 1, 3))
+  profiles = {}
+  for offset in range(9):
+    for flip in (False, True):
+      row = levels[offset:offset + 24].astype(np.float64)
+      row = row[::-1] if flip else row
+      profiles[(offset, flip)] = (row - row.mean()) / row.std()
+  with tf.Graph().as_default():
+    distorted = cifar10_input.distort_images(tf.constant(images))
+    with tf.Session() as sess:
+      out = sess.run(distorted)
+  seen = set()
+  for image in out:
+    row = image[5, :, 1]
+    matches = [key for key, profile in profiles.items()
+               if np.abs(row - profile).max() < 1e-3]
+    assert len(matches) == 1
+    seen.add(matches[0])
+  assert seen == set(profiles)  # 18 outcomes, 400 draws.
