@@ -128,18 +128,20 @@ def train_worker(server, cluster, task_index):
     with tf.device(tf.train.replica_device_setter(
         worker_device=worker_device, cluster=tf.train.ClusterSpec(cluster))):
       global_step = tf.train.get_or_create_global_step()
+      schedule, last_step = cifar10_train.schedule_from_flags(
+          FLAGS.batch_size * num_workers)
       with tf.device(worker_device + '/cpu:0'):
         images, labels = cifar10.distorted_inputs(
             FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16)
       logits = cifar10.inference(images)
-      loss = cifar10.loss(logits, labels)
-      lr = cifar10.learning_rate(global_step, FLAGS.batch_size * num_workers)
+      loss = cifar10.loss(logits, labels, schedule.label_smoothing)
+      lr = schedule.learning_rate(global_step)
       cifar10._scalar_summary('learning_rate', lr)  # pylint: disable=protected-access
       loss_averages_op = cifar10.add_loss_summaries(loss)
       variable_averages = tf.train.ExponentialMovingAverage(
-          cifar10.MOVING_AVERAGE_DECAY, global_step)
+          schedule.moving_average_decay, global_step)
       opt = tf.train.SyncReplicasOptimizer(
-          tf.train.GradientDescentOptimizer(lr),
+          schedule.optimizer(lr),
           replicas_to_aggregate=num_workers,
           total_num_replicas=num_workers,
           variable_averages=variable_averages,
@@ -156,7 +158,8 @@ def train_worker(server, cluster, task_index):
     cifar10_train.run_training(
         train_op, loss, FLAGS.batch_size, config=config, master=server.target,
         is_chief=is_chief,
-        extra_hooks=[opt.make_session_run_hook(is_chief, num_tokens=0)])
+        extra_hooks=[opt.make_session_run_hook(is_chief, num_tokens=0)],
+        last_step=last_step)
 
 
 def main(argv=None):  # pylint: disable=unused-argument

@@ -63,13 +63,14 @@ def tower_devices(num_towers, num_gpus_available):
   return devices, note
 
 
-def tower_loss(scope, images, labels):
+def tower_loss(scope, images, labels, label_smoothing=0.0):
   """Calculate the total loss on a single tower running the CIFAR model.
 
   Args:
     scope: unique prefix string identifying the CIFAR tower, e.g. 'tower_0/'.
     images: Images. 4D tensor of shape [batch_size, height, width, 3].
     labels: Labels. 1D tensor of shape [batch_size].
+    label_smoothing: the schedule's label smoothing.
 
   Returns:
      The tower's total loss and the terms it adds up.
@@ -77,7 +78,7 @@ def tower_loss(scope, images, labels):
   logits = cifar10.inference(images)
   # cifar10.loss() puts this tower's terms into the 'losses' collection; its
   # own sum covers every tower built so far, so add up this tower's alone.
-  _ = cifar10.loss(logits, labels)
+  _ = cifar10.loss(logits, labels, label_smoothing)
   losses = tf.get_collection('losses', scope)
   total_loss = tf.add_n(losses, name='total_loss')
   return total_loss, losses
@@ -123,7 +124,8 @@ def _losses_across_towers(tower_terms):
   return total, means
 
 
-def build_train_op(images, labels, devices, global_step, batch_size):
+def build_train_op(images, labels, devices, global_step, batch_size,
+                   schedule=None):
   """Splits one batch over the towers and trains on it synchronously.
 
   Args:
@@ -131,14 +133,17 @@ def build_train_op(images, labels, devices, global_step, batch_size):
     devices: the device of each tower.
     global_step: the step counter.
     batch_size: examples per tower.
+    schedule: a cifar10.Schedule (default: the tutorial's).
 
   Returns:
     train_op, the loss averaged over towers, and the summary op (whose
     per-tower summaries come from the last tower alone).
   """
   num_towers = len(devices)
-  lr = cifar10.learning_rate(global_step, batch_size * num_towers)
-  opt = tf.train.GradientDescentOptimizer(lr)
+  if schedule is None:
+    schedule = cifar10.Schedule('tutorial', batch_size * num_towers)
+  lr = schedule.learning_rate(global_step)
+  opt = schedule.optimizer(lr)
 
   image_splits = tf.split(images, num_towers)
   label_splits = tf.split(labels, num_towers)
@@ -151,7 +156,8 @@ def build_train_op(images, labels, devices, global_step, batch_size):
           # Calculate the loss for one tower of the CIFAR model. This function
           # constructs the entire CIFAR model but shares the variables across
           # all towers.
-          loss, terms = tower_loss(scope, image_splits[i], label_splits[i])
+          loss, terms = tower_loss(scope, image_splits[i], label_splits[i],
+                                   schedule.label_smoothing)
           tower_terms.append(terms)
           # Reuse variables for the next tower.
           tf.get_variable_scope().reuse_variables()
@@ -165,8 +171,8 @@ def build_train_op(images, labels, devices, global_step, batch_size):
   cifar10._scalar_summary('learning_rate', lr)  # pylint: disable=protected-access
   apply_gradient_op = opt.apply_gradients(grads, global_step=global_step)
   cifar10.add_gradient_summaries(grads)
-  variables_averages_op = cifar10.apply_variable_averages(apply_gradient_op,
-                                                          global_step)
+  variables_averages_op = cifar10.apply_variable_averages(
+      apply_gradient_op, global_step, schedule.moving_average_decay)
   train_op = tf.group(variables_averages_op, loss_averages_op)
 
   # Every tower made the same summaries: keep the last tower's and the rest.
@@ -184,11 +190,13 @@ def train():
     print(note)
   with tf.Graph().as_default(), tf.device('/cpu:0'):
     global_step = tf.train.get_or_create_global_step()
+    schedule, last_step = cifar10_train.schedule_from_flags(
+        FLAGS.batch_size * FLAGS.num_gpus)
     # One input pipeline on the CPU feeds every tower.
     images, labels = cifar10.distorted_inputs(
         FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus, FLAGS.use_fp16)
     train_op, loss, summary_op = build_train_op(
-        images, labels, devices, global_step, FLAGS.batch_size)
+        images, labels, devices, global_step, FLAGS.batch_size, schedule)
     config = tf.ConfigProto(
         # allow_soft_placement must be set to True to build towers on GPU, as
         # some of the ops do not have GPU implementations.
@@ -198,7 +206,8 @@ def train():
     cifar10_train.run_training(
         train_op, loss, FLAGS.batch_size * FLAGS.num_gpus,
         num_towers=FLAGS.num_gpus,
-        scaffold=tf.train.Scaffold(summary_op=summary_op), config=config)
+        scaffold=tf.train.Scaffold(summary_op=summary_op), config=config,
+        last_step=last_step)
 
 
 def main(argv=None):  # pylint: disable=unused-argument

@@ -43,6 +43,7 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   cifar10.define_flags()
+  cifar10.define_schedule_flags()
   flags.DEFINE_string('train_dir', '/tmp/cifar10_train',
                       'Directory where to write event logs and checkpoints.')
   flags.DEFINE_integer('max_steps', 1000000,
@@ -101,24 +102,60 @@ class _LoggerHook(tf.train.SessionRunHook):
       sys.stdout.flush()
 
 
+class CheckpointMismatchError(ValueError):
+  """The checkpoint to resume from lacks variables this graph has."""
+
+
+def schedule_from_flags(examples_per_step):
+  """The --schedule for this many images per step, and the step to stop at."""
+  schedule = cifar10.Schedule(FLAGS.schedule, examples_per_step,
+                              FLAGS.fast_epochs)
+  last_step = FLAGS.max_steps
+  if schedule.last_step is not None:
+    last_step = min(last_step, schedule.last_step)
+  return schedule, last_step
+
+
+def check_resumable(checkpoint):
+  """Raises CheckpointMismatchError if checkpoint cannot restore this graph.
+
+  A checkpoint of the tutorial's schedule has no momentum slots for
+  --schedule=fast to restore; say so instead of failing inside TensorFlow.
+  """
+  saved = set(name for name, _ in tf.train.list_variables(checkpoint))
+  missing = sorted(v.op.name for v in tf.global_variables()
+                   if v.op.name not in saved)
+  if missing:
+    raise CheckpointMismatchError(
+        'Cannot resume from %s: it has no %s (it was written by another '
+        '--schedule or model). Pass --fresh to start over, or another '
+        '--train_dir.' % (checkpoint, ', '.join(missing[:3]) +
+                          (' ...' if len(missing) > 3 else '')))
+
+
 def run_training(train_op, loss, examples_per_step, num_towers=1,
                  scaffold=None, config=None, master='', is_chief=True,
-                 extra_hooks=()):
+                 extra_hooks=(), last_step=None):
   """The training loop every CIFAR-10 trainer shares.
 
-  Resumes from the latest checkpoint in --train_dir, stops at --max_steps,
-  stops on a NaN loss, logs every --log_frequency steps, and writes summaries
-  and checkpoints there (the chief does, in a cluster; master is its address).
+  Resumes from the latest checkpoint in --train_dir, stops at last_step
+  (default --max_steps), stops on a NaN loss, logs every --log_frequency
+  steps, and writes summaries and checkpoints there (the chief does, in a
+  cluster; master is its address). The graph is finalized before the first
+  step, so nothing can add ops inside the loop.
   """
+  if last_step is None:
+    last_step = FLAGS.max_steps
   latest = tf.train.latest_checkpoint(FLAGS.train_dir)
   if latest:
+    check_resumable(latest)
     step = tf.train.load_variable(latest, 'global_step')
     print('Resuming from %s at step %d (use --fresh to start over).' %
           (latest, step))
-    if step >= FLAGS.max_steps:
-      print('Already at --max_steps=%d: nothing to train.' % FLAGS.max_steps)
+    if step >= last_step:
+      print('Already at step %d, the last: nothing to train.' % last_step)
 
-  hooks = [tf.train.StopAtStepHook(last_step=FLAGS.max_steps),
+  hooks = [tf.train.StopAtStepHook(last_step=last_step),
            tf.train.NanTensorHook(loss),
            _LoggerHook(loss, examples_per_step, FLAGS.log_frequency,
                        num_towers)] + list(extra_hooks)
@@ -142,10 +179,11 @@ def run_training(train_op, loss, examples_per_step, num_towers=1,
       mon_sess.run(train_op)
 
 
-def train():
-  """Train CIFAR-10 for a number of steps."""
+def train(extra_hooks=()):
+  """Train CIFAR-10 for a number of steps (extra_hooks watch the loop)."""
   with tf.Graph().as_default():
     global_step = tf.train.get_or_create_global_step()
+    schedule, last_step = schedule_from_flags(FLAGS.batch_size)
 
     # Get images and labels for CIFAR-10.
     # Force input pipeline to CPU:0 to avoid operations sometimes ending up on
@@ -160,13 +198,14 @@ def train():
     logits = cifar10.inference(images)
 
     # Calculate loss.
-    loss = cifar10.loss(logits, labels)
+    loss = cifar10.loss(logits, labels, schedule.label_smoothing)
 
     # Build a Graph that trains the model with one batch of examples and
     # updates the model parameters.
-    train_op = cifar10.train(loss, global_step, FLAGS.batch_size)
+    train_op = cifar10.train(loss, global_step, FLAGS.batch_size, schedule)
 
-    run_training(train_op, loss, FLAGS.batch_size)
+    run_training(train_op, loss, FLAGS.batch_size, last_step=last_step,
+                 extra_hooks=extra_hooks)
 
 
 def prepare_train_dir():
@@ -183,6 +222,8 @@ def train_main(train_fn, program):
     cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
     train_fn()
   except cifar10_input.CifarDataError as e:
+    sys.exit('%s: error: %s' % (program, e))
+  except CheckpointMismatchError as e:
     sys.exit('%s: error: %s' % (program, e))
   except tf.train.NanLossDuringTrainingError:
     sys.exit('Model diverged with loss = NaN')

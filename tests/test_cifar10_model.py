@@ -109,3 +109,57 @@ def test_fast_lrn_matches_tf_nn_lrn_and_its_gradient(shape, depth_radius, beta):
   np.testing.assert_allclose(values[1], values[0], rtol=1e-5, atol=1e-4)
   np.testing.assert_allclose(values[3], values[2], rtol=1e-4, atol=1e-5)
   assert np.abs(values[2] - upstream).max() > 0.1  # The gradient is not trivial.
+
+
+def test_label_smoothing_is_cross_entropy_against_smoothed_targets():
+  logits_value = np.random.RandomState(4).standard_normal([5, 10]) * 3
+  labels_value = np.array([0, 3, 9, 3, 1])
+  with tf.Graph().as_default():
+    cifar10.loss(tf.constant(logits_value, tf.float32),
+                 tf.constant(labels_value), label_smoothing=0.1)
+    xent = tf.get_default_graph().get_tensor_by_name('cross_entropy:0')
+    with tf.Session() as sess:
+      xent_v = sess.run(xent)
+  log_probs = logits_value - np.log(np.exp(logits_value).sum(1, keepdims=True))
+  targets = np.full([5, 10], 0.01)
+  targets[np.arange(5), labels_value] += 0.9
+  np.testing.assert_allclose(xent_v, -(targets * log_probs).sum(1).mean(),
+                             rtol=1e-5)
+
+
+def _learning_rates(schedule, steps):
+  with tf.Graph().as_default():
+    step = tf.placeholder(tf.int64, [])
+    lr = schedule.learning_rate(step)
+    with tf.Session() as sess:
+      return [sess.run(lr, {step: s}) for s in steps]
+
+
+def test_fast_schedule_warms_up_then_decays_to_zero_at_its_last_step():
+  schedule = cifar10.Schedule('fast', examples_per_step=128, fast_epochs=10)
+  assert schedule.last_step == 3907  # ceil(10 * 50000 / 128)
+  warmup = int(0.15 * 3907)
+  rates = _learning_rates(schedule, [0, warmup // 2, warmup, 2000, 3907, 5000])
+  np.testing.assert_allclose(rates, [0, cifar10.FAST_PEAK_LEARNING_RATE / 2,
+                                     cifar10.FAST_PEAK_LEARNING_RATE,
+                                     rates[3], 0, 0], atol=2e-5)
+  assert 0 < rates[3] < cifar10.FAST_PEAK_LEARNING_RATE
+  assert schedule.label_smoothing == cifar10.FAST_LABEL_SMOOTHING
+  assert schedule.moving_average_decay == cifar10.FAST_MOVING_AVERAGE_DECAY
+  # A step holds twice the images with two towers: half the steps.
+  assert cifar10.Schedule('fast', 256, 10).last_step == 1954
+
+
+def test_tutorial_schedule_is_the_tutorials():
+  schedule = cifar10.Schedule('tutorial', examples_per_step=128)
+  assert schedule.last_step is None and schedule.label_smoothing == 0
+  assert schedule.moving_average_decay == 0.9999
+  decay_steps = int(50000 / 128 * 350)
+  rates = _learning_rates(schedule, [0, decay_steps - 1, decay_steps])
+  np.testing.assert_allclose(rates, [0.1, 0.1, 0.01], rtol=1e-6)
+  with tf.Graph().as_default():
+    assert isinstance(schedule.optimizer(0.1), tf.train.GradientDescentOptimizer)
+    fast = cifar10.Schedule('fast').optimizer(0.1)
+    assert isinstance(fast, tf.train.MomentumOptimizer)
+  with pytest.raises(ValueError, match='Unknown schedule'):
+    cifar10.Schedule('slow')

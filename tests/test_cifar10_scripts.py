@@ -80,7 +80,9 @@ def test_summaries_read_back_with_tensorboard(trained):
   assert precision[0].value > 0.5
 
 
-def test_eval_restores_moving_averages_and_counts_each_example_once(tmp_path):
+@pytest.mark.parametrize('flip', [False, True])
+def test_eval_restores_moving_averages_and_counts_each_example_once(tmp_path,
+                                                                    flip):
   # 100 test images of class 3 and 30 of class 5; batch 128 leaves a partial
   # batch of 2. The raw weights say "class 0", the averages "class 3".
   data_dir = cifar_fixtures.write_dataset(
@@ -90,9 +92,11 @@ def test_eval_restores_moving_averages_and_counts_each_example_once(tmp_path):
   result = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
                        str(tmp_path / 'train'), '--eval_dir',
                        str(tmp_path / 'eval'), '--run_once',
-                       '--num_examples', '130'])
+                       '--num_examples', '130', '--eval_flip=%s' % flip])
   assert result.returncode == 0, result.stderr
   assert PRECISION_LINE.findall(result.stdout) == ['%.3f' % (100 / 130.)]
+  assert re.search(r': evaluated 130 examples in [\d.]+ s \(\d+ examples/sec\)',
+                   result.stdout)
   precision = _events(tmp_path / 'eval').Scalars('Precision @ 1')
   assert precision[0].step == 42
   assert precision[0].value == pytest.approx(100 / 130.)
@@ -236,3 +240,95 @@ def test_scripts_run_the_three_ways_a_user_types_them(tmp_path, how):
     result = run_script([executable] + args, cwd=str(tmp_path))
   assert result.returncode == 1
   assert result.stdout.strip().endswith('No checkpoint file found')
+
+
+def test_eval_flip_scores_a_trained_model_like_plain_eval(trained):
+  result = run_script([EVAL, '--data_dir', trained['data_dir'],
+                       '--checkpoint_dir', str(trained['train_dir']),
+                       '--eval_dir', str(trained['eval_dir']) + '_flip',
+                       '--run_once', '--num_examples', '200',
+                       '--eval_flip'])
+  assert result.returncode == 0, result.stderr
+  plain = float(PRECISION_LINE.findall(trained['evaluation'].stdout)[0])
+  flipped = float(PRECISION_LINE.findall(result.stdout)[0])
+  assert flipped > 0.5 and abs(flipped - plain) < 0.15
+  assert 'evaluated 200 examples' in result.stdout
+
+
+def test_fast_schedule_stops_at_its_end_and_cannot_resume_a_tutorial_run(
+    trained, tmp_path):
+  # 0.128 epochs of 64-image batches: ceil(0.128 * 50000 / 64) = 100 steps.
+  train_dir = tmp_path / 'fast'
+  fast = run_script([TRAIN, '--data_dir', trained['data_dir'], '--train_dir',
+                     str(train_dir), '--batch_size', '64', '--schedule=fast',
+                     '--fast_epochs', '0.128', '--save_summaries_steps', '25'])
+  assert fast.returncode == 0, fast.stderr
+  steps = [int(s) for s, _, _, _ in STEP_LINE.findall(fast.stdout)]
+  assert steps[-1] == 100
+  import tensorflow.compat.v1 as tf
+  assert tf.train.latest_checkpoint(str(train_dir)).endswith('-100')
+  rates = {e.step: e.value for e in _events(train_dir).Scalars('learning_rate')}
+  assert max(rates.values()) <= 0.02 + 1e-6
+  # Past the 15-step warm-up the rate falls towards zero.
+  falling = [rate for step, rate in sorted(rates.items()) if step > 20]
+  assert len(falling) >= 3 and falling[-1] > 0
+  assert all(a > b for a, b in zip(falling, falling[1:]))
+  # A tutorial checkpoint has no momentum to resume the fast schedule from.
+  tutorial_dir = tmp_path / 'tutorial'
+  shutil.copytree(str(trained['train_dir']), str(tutorial_dir))
+  mixed = run_script([TRAIN, '--data_dir', trained['data_dir'], '--train_dir',
+                      str(tutorial_dir), '--batch_size', '64',
+                      '--schedule=fast'])
+  assert mixed.returncode != 0
+  assert 'Traceback' not in mixed.stderr
+  assert 'cifar10_train: error: Cannot resume from' in mixed.stderr
+  assert '--fresh' in mixed.stderr
+
+
+OP_COUNT_PROGRAM = """
+import sys
+from absl import flags
+import tensorflow.compat.v1 as tf
+from cifar10 import cifar10_train
+
+class OpCount(tf.train.SessionRunHook):
+  def after_create_session(self, session, coord):
+    self.graph = session.graph
+    self.counts = [len(self.graph.get_operations())]
+    self.refused = None
+
+  def after_run(self, run_context, run_values):
+    self.counts.append(len(self.graph.get_operations()))
+    if len(self.counts) == 10:
+      self.finalized = self.graph.finalized
+      try:
+        with self.graph.as_default():
+          tf.constant(1.0)
+      except RuntimeError as e:
+        self.refused = str(e)
+
+tf.disable_eager_execution()
+cifar10_train.define_flags()
+flags.FLAGS(sys.argv)
+cifar10_train.prepare_train_dir()
+hook = OpCount()
+cifar10_train.train(extra_hooks=[hook])
+print('finalized=%s runs=%d ops=%d..%d refused=%s' % (
+    hook.finalized, len(hook.counts) - 1, min(hook.counts),
+    max(hook.counts), hook.refused))
+"""
+
+
+def test_training_graph_is_finalized_and_its_op_count_fixed(trained, tmp_path):
+  result = run_script([sys.executable, '-c', OP_COUNT_PROGRAM, '--data_dir',
+                       trained['data_dir'], '--train_dir', str(tmp_path),
+                       '--max_steps', '120', '--batch_size', '16',
+                       '--save_summaries_steps', '50'])
+  assert result.returncode == 0, result.stderr
+  match = re.search(r'finalized=(\w+) runs=(\d+) ops=(\d+)\.\.(\d+) '
+                    r'refused=(.*)', result.stdout)
+  assert match, result.stdout
+  finalized, runs, fewest, most, refused = match.groups()
+  assert finalized == 'True' and int(runs) == 120
+  assert fewest == most and int(fewest) > 500  # The whole training graph.
+  assert 'finalized' in refused
