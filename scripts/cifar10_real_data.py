@@ -25,6 +25,7 @@ import sys
 import time
 from datetime import datetime
 
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = 50000
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEP_LINE = re.compile(r'^([\d-]+ [\d:.]+): step (\d+), loss = [\d.]+ '
                        r'\(([\d.]+) examples/sec', re.M)
@@ -45,8 +46,12 @@ def parse_args(argv):
                       help='Stop training at this step (steps).')
   parser.add_argument('--checkpoint_minutes', type=float, default=5,
                       help='Minutes between checkpoints, each evaluated.')
+  parser.add_argument('--eval_flip', action='store_true',
+                      help='Evaluate with cifar10_eval.py --eval_flip.')
   parser.add_argument('--csv', default=None,
                       help='CSV file for the curve (default work_dir/curve.csv).')
+  parser.add_argument('--report_only', action='store_true',
+                      help='Print the curve of the run already in --work_dir.')
   parser.add_argument('train_flags', nargs='*',
                       help='Extra flags for cifar10_train.py, after --.')
   return parser.parse_args(argv)
@@ -54,6 +59,9 @@ def parse_args(argv):
 
 def main(argv=None):
   args = parse_args(argv)
+  if args.report_only:
+    with open(os.path.join(args.work_dir, 'started.txt')) as f:
+      return report(args, float(f.read()))
   batches = os.path.join(args.data_dir, 'cifar-10-batches-bin')
   if not os.path.isdir(batches):
     print('SKIPPED: no real CIFAR-10 data at %s; pass --data_dir=<folder '
@@ -72,16 +80,25 @@ def main(argv=None):
        '--save_checkpoint_secs', str(int(args.checkpoint_minutes * 60))] +
       args.train_flags, stdout=train_log, stderr=subprocess.STDOUT, env=env)
   started = time.time()
+  with open(os.path.join(args.work_dir, 'started.txt'), 'w') as f:
+    f.write('%.3f\n' % started)
   evaluator = subprocess.Popen(
       [sys.executable, os.path.join(REPO_ROOT, 'cifar10', 'cifar10_eval.py'),
        '--data_dir', args.data_dir, '--checkpoint_dir', train_dir,
-       '--eval_dir', eval_dir, '--eval_interval_secs', '0'],
+       '--eval_dir', eval_dir, '--eval_interval_secs', '0',
+       '--eval_flip=%s' % args.eval_flip],
       stdout=eval_log, stderr=subprocess.STDOUT, env=env)
   try:
     # A little past --minutes, so the checkpoint due at that time is written.
     deadline = started + args.minutes * 60 + 30
+    memory_log = open(os.path.join(args.work_dir, 'memory.csv'), 'w')
+    memory_log.write('seconds,rss_mib\n')
     while trainer.poll() is None and time.time() < deadline:
       time.sleep(5)
+      rss = resident_mib(trainer.pid)
+      if rss is not None:
+        memory_log.write('%.0f,%.1f\n' % (time.time() - started, rss))
+        memory_log.flush()
     if trainer.poll() is None:
       trainer.kill()  # Checkpoints are atomic: the last one stays readable.
     trainer.wait()
@@ -95,14 +112,39 @@ def main(argv=None):
   return report(args, started)
 
 
+def resident_mib(pid):
+  """The resident memory of a running process (MiB), or None once it ended."""
+  try:
+    with open('/proc/%d/status' % pid) as f:
+      for line in f:
+        if line.startswith('VmRSS:'):
+          return int(line.split()[1]) / 1024.0
+  except (IOError, OSError):
+    return None
+  return None
+
+
 def report(args, started):
-  """Joins the two logs into rows: step, minutes, precision, examples/sec."""
+  """Joins the logs into rows: step, minutes, epochs, precision, examples/sec,
+  and the trainer's resident memory."""
   train_text = open(os.path.join(args.work_dir, 'train.log')).read()
   eval_text = open(os.path.join(args.work_dir, 'eval.log')).read()
   # (step, minutes since the trainer started, examples/sec)
   steps = [(int(step), (datetime.strptime(stamp, '%Y-%m-%d %H:%M:%S.%f')
                         .timestamp() - started) / 60, float(rate))
            for stamp, step, rate in STEP_LINE.findall(train_text)]
+  batch_size = 128
+  for i, flag in enumerate(args.train_flags):
+    if flag.startswith('--batch_size='):
+      batch_size = int(flag.split('=', 1)[1])
+    elif flag == '--batch_size':
+      batch_size = int(args.train_flags[i + 1])
+  memory = []  # (minutes, resident MiB)
+  memory_path = os.path.join(args.work_dir, 'memory.csv')
+  if os.path.exists(memory_path):
+    with open(memory_path) as f:
+      memory = [(float(r['seconds']) / 60, float(r['rss_mib']))
+                for r in csv.DictReader(f)]
   rows = []
   restored = RESTORE_LINE.findall(eval_text)
   precisions = PRECISION_LINE.findall(eval_text)
@@ -110,21 +152,27 @@ def report(args, started):
     step = int(step_text)
     before = [s for s in steps if s[0] <= step] or [(0, 0.0, 0.0)]
     rates = [r for _, _, r in before[-30:]]
-    rows.append(dict(step=step, minutes=round(before[-1][1], 1),
+    minutes = before[-1][1]
+    rss = [m for t, m in memory if t <= minutes + 0.1] or [0.0]
+    rows.append(dict(step=step, minutes=round(minutes, 1),
+                     epochs=round(step * batch_size /
+                                  NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN, 1),
                      precision=float(precision),
-                     examples_per_sec=round(sum(rates) / len(rates), 1)))
+                     examples_per_sec=round(sum(rates) / len(rates), 1),
+                     rss_mib=round(rss[-1])))
   minutes_trained = steps[-1][1] if steps else 0
   csv_path = args.csv or os.path.join(args.work_dir, 'curve.csv')
   with open(csv_path, 'w') as f:
-    writer = csv.DictWriter(f, ['step', 'minutes', 'precision',
-                                'examples_per_sec'])
+    writer = csv.DictWriter(f, ['step', 'minutes', 'epochs', 'precision',
+                                'examples_per_sec', 'rss_mib'])
     writer.writeheader()
     writer.writerows(rows)
-  print('| step | minutes | precision @ 1 | examples/sec |')
-  print('| ---: | ---: | ---: | ---: |')
+  print('| step | minutes | epochs | precision @ 1 | examples/sec | '
+        'resident MiB |')
+  print('| ---: | ---: | ---: | ---: | ---: | ---: |')
   for row in rows:
-    print('| {step} | {minutes} | {precision:.3f} | {examples_per_sec} |'.format(
-        **row))
+    print('| {step} | {minutes} | {epochs} | {precision:.3f} | '
+          '{examples_per_sec} | {rss_mib} |'.format(**row))
   print('trained %.1f minutes; curve written to %s' % (minutes_trained,
                                                        csv_path))
   return 0 if rows else 1

@@ -1,0 +1,523 @@
+"""How fast the CIFAR-10 suite trains and evaluates, side by side in one run.
+
+  python scripts/benchmark_speed.py --data_dir=../shared/datasets/cifar10
+
+measures, for batch 128 on this machine, one after the other:
+  0. the machine: CPU, cores, float32 matrix-multiply peak (numpy and
+     TensorFlow), and from it the model's compute limit;
+  1. the input pipeline alone (distorted training images/sec) for 1, 2 and 4
+     queue-runner threads, and the trainer's speed with each;
+  2. the train step alone on a batch already in memory (compute-only
+     examples/sec), with this project's LRN and with tf.nn.lrn, and the share
+     of each kind of op in a profile;
+  3. the full `cifar10_train.py` loop (examples/sec as it prints them);
+  4. the same model and distortions in Keras `model.fit` on tf.data
+     (scripts/cifar10_keras.py) and, if installed, PyTorch on the CPU
+     (scripts/cifar10_torch.py), on the same data; 3 and 4 alternate for
+     --rounds rounds;
+  5. evaluation: seconds for the 10,000 test images with
+     `cifar10_eval.py --run_once`, plain and with --eval_flip;
+  6. resident memory of a `cifar10_train.py` run of --memory_minutes.
+and prints a table with the ratios (README, Speed, has the latest figures).
+The whole run takes about --memory_minutes + 6 minutes.
+"""
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import collections
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10
+from cifar10 import cifar10_input
+
+ENV = dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2')
+RATE_LINE = re.compile(r': step (\d+), loss = [\d.]+ \(([\d.]+) examples/sec')
+EVAL_LINE = re.compile(r'evaluated (\d+) examples in ([\d.]+) s')
+PRECISION_LINE = re.compile(r'precision @ 1 = ([\d.]+)')
+
+# Multiply-adds per image of the forward pass, layer by layer.
+FORWARD_MACS = (24 * 24 * 64 * 5 * 5 * 3 +     # conv1
+                12 * 12 * 64 * 5 * 5 * 64 +    # conv2
+                2304 * 384 + 384 * 192 + 192 * 10)  # local3, local4, softmax
+# A trained image costs the forward pass and two backward products per layer,
+# less conv1's gradient with respect to the images, which nobody needs.
+TRAIN_MACS = 3 * FORWARD_MACS - 24 * 24 * 64 * 5 * 5 * 3
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--data_dir', default=os.path.join(
+      REPO_ROOT, '..', 'shared', 'datasets', 'cifar10'),
+                      help='Folder holding cifar-10-batches-bin/.')
+  parser.add_argument('--steps', type=int, default=400,
+                      help='Training steps per measured run (steps).')
+  parser.add_argument('--rounds', type=int, default=2,
+                      help='Rounds of parts 3 and 4, alternating (count).')
+  parser.add_argument('--memory_minutes', type=float, default=10,
+                      help='Length of the memory run, part 6 (minutes; 0 '
+                      'skips it).')
+  parser.add_argument('--eval_repeats', type=int, default=3,
+                      help='Evaluations of each kind; the fastest counts '
+                      '(count).')
+  parser.add_argument('--output', default=None,
+                      help='Also write the figures to this JSON file.')
+  return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------
+# 0. The machine.
+
+
+def machine():
+  model = platform.processor()
+  flags = set()
+  if os.path.exists('/proc/cpuinfo'):
+    for line in open('/proc/cpuinfo'):
+      if line.startswith('model name'):
+        model = line.split(':', 1)[1].strip()
+      elif line.startswith('flags'):
+        flags = set(line.split(':', 1)[1].split())
+  vector = [f for f in ('avx2', 'avx512f', 'amx_bf16') if f in flags]
+  return dict(cpu=model, cores=os.cpu_count(), vector=' '.join(vector),
+              tensorflow=tf.__version__)
+
+
+def matmul_gflops(n=2048, repeats=10):
+  """float32 matrix-multiply GFLOP/s of numpy and of TensorFlow."""
+  a = np.random.rand(n, n).astype(np.float32)
+  b = np.random.rand(n, n).astype(np.float32)
+  a.dot(b)
+  start = time.time()
+  for _ in range(repeats):
+    a.dot(b)
+  numpy_rate = 2.0 * n ** 3 * repeats / (time.time() - start) / 1e9
+  with tf.Graph().as_default():
+    # Fed, so that no product can be folded into a constant and cached.
+    x = tf.placeholder(tf.float32, [n, n])
+    y = tf.constant(b)
+    z = x
+    for _ in range(repeats):
+      z = tf.matmul(z, y) * 1e-3
+    with tf.Session() as sess:
+      sess.run(z, {x: a})
+      start = time.time()
+      sess.run(z, {x: a})
+      tf_rate = 2.0 * n ** 3 * repeats / (time.time() - start) / 1e9
+  return numpy_rate, tf_rate
+
+
+# ----------------------------------------------------------------------------
+# 1. and 2. In-process graphs.
+
+
+def _train_graph(images, labels, lrn=None):
+  """The tutorial's train op on images; lrn replaces the model's LRN."""
+  original = cifar10.local_response_normalization
+  if lrn is not None:
+    cifar10.local_response_normalization = lrn
+  try:
+    global_step = tf.train.get_or_create_global_step()
+    loss = cifar10.loss(cifar10.inference(images), labels)
+    return cifar10.train(loss, global_step, 128)
+  finally:
+    cifar10.local_response_normalization = original
+
+
+def _reference_lrn(x, depth_radius, bias, alpha, beta, name=None):
+  return tf.nn.lrn(x, depth_radius, bias=bias, alpha=alpha, beta=beta,
+                   name=name)
+
+
+class QueueSession(object):
+  """A session with the queue runners started, stopped cleanly on exit."""
+
+  def __init__(self, graph):
+    self.sess = tf.Session(graph=graph)
+    with graph.as_default():
+      self.sess.run([tf.global_variables_initializer(),
+                     tf.local_variables_initializer()])
+      self.coord = tf.train.Coordinator()
+      self.threads = tf.train.start_queue_runners(self.sess, self.coord)
+
+  def close(self):
+    self.coord.request_stop()
+    self.sess.close()  # Cancels the queues, so the threads end.
+    self.coord.join(self.threads, stop_grace_period_secs=10)
+
+
+def _timed_rate(run, steps, examples_per_step=128):
+  start = time.time()
+  for _ in range(steps):
+    run()
+  return steps * examples_per_step / (time.time() - start)
+
+
+def pipeline_and_threads(data_dir, steps):
+  """Part 1: images/sec of the pipeline alone, and of training, per thread count."""
+  rows = []
+  original = cifar10_input.NUM_PREPROCESS_THREADS
+  try:
+    for threads in (1, 2, 4):
+      cifar10_input.NUM_PREPROCESS_THREADS = threads
+      row = {'threads': threads}
+      graph = tf.Graph()
+      with graph.as_default():
+        images, labels = cifar10_input.distorted_inputs(data_dir, 128)
+        queue_size = [op for op in graph.get_operations()
+                      if op.type == 'QueueSizeV2' and
+                      'shuffle_batch' in op.name][0].outputs[0]
+      session = QueueSession(graph)
+      try:
+        start = time.time()
+        while session.sess.run(queue_size) < 20000:
+          if time.time() - start > 300:
+            raise RuntimeError('The shuffling queue did not fill in 5 minutes.')
+          time.sleep(0.05)
+        row['fill_seconds'] = time.time() - start
+        row['pipeline'] = _timed_rate(
+            lambda: session.sess.run([images, labels]), steps)
+      finally:
+        session.close()
+      graph = tf.Graph()
+      with graph.as_default():
+        images, labels = cifar10_input.distorted_inputs(data_dir, 128)
+        train_op = _train_graph(images, labels)
+      session = QueueSession(graph)
+      try:
+        for _ in range(20):
+          session.sess.run(train_op)
+        row['training'] = _timed_rate(lambda: session.sess.run(train_op),
+                                      steps // 2)
+      finally:
+        session.close()
+      rows.append(row)
+  finally:
+    cifar10_input.NUM_PREPROCESS_THREADS = original
+  return rows
+
+
+def _category(node_name):
+  """The kind of work a node of the training graph does, by its layer."""
+  name = node_name.replace('gradients/', '')
+  for prefix, kind in (('conv', 'convolutions (with bias, ReLU)'),
+                       ('norm', 'LRN and its gradient'),
+                       ('pool', 'max-pooling'),
+                       ('local', 'dense layers'),
+                       ('softmax_linear', 'dense layers'),
+                       ('cross_entropy', 'loss'),
+                       ('total_loss', 'loss'),
+                       ('GradientDescent', 'optimizer and moving averages'),
+                       ('Momentum', 'optimizer and moving averages'),
+                       ('ExponentialMovingAverage',
+                        'optimizer and moving averages'),
+                       ('avg', 'optimizer and moving averages')):
+    if name.startswith(prefix):
+      return kind
+  return 'other'
+
+
+def compute_only(data_dir, steps, rounds=3):
+  """Part 2: the train step on one batch held in memory, and its profile."""
+  graph = tf.Graph()
+  with graph.as_default():
+    batch = cifar10_input.distorted_inputs(data_dir, 128)
+  session = QueueSession(graph)
+  try:
+    image_batch, label_batch = session.sess.run(batch)
+  finally:
+    session.close()
+
+  variants = collections.OrderedDict()
+  for name, lrn in (('this project', None), ('tf.nn.lrn', _reference_lrn)):
+    graph = tf.Graph()
+    with graph.as_default():
+      train_op = _train_graph(tf.constant(image_batch),
+                              tf.constant(label_batch), lrn)
+      init = tf.global_variables_initializer()
+    sess = tf.Session(graph=graph)
+    sess.run(init)
+    for _ in range(20):
+      sess.run(train_op)
+    variants[name] = (sess, train_op, [])
+  for _ in range(rounds):  # Alternate, so both see the same machine.
+    for sess, train_op, rates in variants.values():
+      rates.append(_timed_rate(lambda: sess.run(train_op), steps // rounds))
+
+  # Profile this project's step.
+  sess, train_op, _ = variants['this project']
+  times = collections.Counter()
+  for _ in range(10):
+    metadata = tf.RunMetadata()
+    sess.run(train_op, options=tf.RunOptions(
+        trace_level=tf.RunOptions.FULL_TRACE), run_metadata=metadata)
+    for device in metadata.step_stats.dev_stats:
+      for node in device.node_stats:
+        times[_category(node.node_name)] += node.all_end_rel_micros
+  total = float(sum(times.values()))
+  profile = [(kind, micros / total) for kind, micros in times.most_common()]
+  rates = {name: statistics.median(r) for name, (_, _, r) in variants.items()}
+  for sess, _, _ in variants.values():
+    sess.close()
+  return rates, profile
+
+
+# ----------------------------------------------------------------------------
+# 3. to 6. Scripts as users run them.
+
+
+def _script(path):
+  return [sys.executable, os.path.join(REPO_ROOT, path)]
+
+
+def _median_rate(text, warmup_lines=5):
+  rates = [float(r) for _, r in RATE_LINE.findall(text)][warmup_lines:]
+  return statistics.median(rates) if rates else float('nan')
+
+
+def _run(args, timeout):
+  result = subprocess.run(args, capture_output=True, text=True, env=ENV,
+                          timeout=timeout)
+  if result.returncode != 0:
+    raise RuntimeError('%s failed:\n%s%s' % (' '.join(args), result.stdout,
+                                             result.stderr))
+  return result.stdout
+
+
+def train_loop(data_dir, train_dir, steps):
+  return _median_rate(_run(
+      _script('cifar10/cifar10_train.py') +
+      ['--data_dir', data_dir, '--train_dir', train_dir, '--fresh',
+       '--max_steps', str(steps), '--save_checkpoint_secs', '100000'], 900))
+
+
+def keras_fit(data_dir, steps):
+  return _median_rate(_run(_script('scripts/cifar10_keras.py') +
+                           ['--data_dir', data_dir, '--steps', str(steps)],
+                           900))
+
+
+def torch_cpu(data_dir, steps):
+  return _median_rate(_run(_script('scripts/cifar10_torch.py') +
+                           ['--data_dir', data_dir, '--steps', str(steps)],
+                           900))
+
+
+def evaluation(data_dir, train_dir, eval_dir, flip, repeats):
+  """Part 5: (seconds in the eval loop, seconds of the whole command, precision)."""
+  results = []
+  for _ in range(repeats):
+    start = time.time()
+    out = _run(_script('cifar10/cifar10_eval.py') +
+               ['--data_dir', data_dir, '--checkpoint_dir', train_dir,
+                '--eval_dir', eval_dir, '--run_once',
+                '--eval_flip=%s' % flip], 600)
+    wall = time.time() - start
+    count, seconds = EVAL_LINE.search(out).groups()
+    if int(count) != 10000:
+      raise RuntimeError('Evaluated %s examples, not 10000.' % count)
+    results.append((float(seconds), wall,
+                    float(PRECISION_LINE.search(out).group(1))))
+  return min(results)
+
+
+def _status_kib(pid, field):
+  try:
+    with open('/proc/%d/status' % pid) as f:
+      for line in f:
+        if line.startswith(field + ':'):
+          return int(line.split()[1])
+  except (IOError, OSError):
+    pass
+  return None
+
+
+def memory(data_dir, train_dir, minutes):
+  """Part 6: resident memory of a training run, sampled every 5 seconds."""
+  log_path = os.path.join(os.path.dirname(train_dir), 'memory_run.log')
+  with open(log_path, 'w') as log:
+    trainer = subprocess.Popen(
+        _script('cifar10/cifar10_train.py') +
+        ['--data_dir', data_dir, '--train_dir', train_dir, '--fresh',
+         '--save_checkpoint_secs', '120'],
+        stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    start = time.time()
+    samples = []  # (seconds, rss MiB)
+    peak = 0
+    try:
+      while time.time() - start < minutes * 60:
+        time.sleep(5)
+        rss = _status_kib(trainer.pid, 'VmRSS')
+        if rss is None or trainer.poll() is not None:
+          raise RuntimeError('The trainer stopped early:\n' +
+                             open(log_path).read()[-3000:])
+        samples.append((time.time() - start, rss / 1024.0))
+        peak = max(peak, _status_kib(trainer.pid, 'VmHWM') or 0)
+    finally:
+      trainer.kill()
+      trainer.wait()
+  # Minute 2 of a 10-minute run (or a fifth of a shorter one).
+  at_2 = [rss for t, rss in samples if t >= min(120, minutes * 12)][0]
+  late = samples[-1][1]
+  rates = [float(r) for _, r in RATE_LINE.findall(open(log_path).read())]
+  tenth = max(1, len(rates) // 10)
+  return dict(rss_at_2_min=at_2, rss_at_end=late, peak_rss=peak / 1024.0,
+              growth=(late - at_2) / at_2, minutes=samples[-1][0] / 60,
+              early_rate=statistics.median(rates[tenth:2 * tenth]),
+              late_rate=statistics.median(rates[-tenth:]))
+
+
+# ----------------------------------------------------------------------------
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  if not os.path.isdir(os.path.join(args.data_dir, 'cifar-10-batches-bin')):
+    print('No CIFAR-10 data at %s: pass --data_dir=<folder holding '
+          'cifar-10-batches-bin/>.' % args.data_dir)
+    return 2
+  tf.disable_eager_execution()
+  tf.get_logger().setLevel('ERROR')  # The queue runners' deprecation notes.
+  work = tempfile.mkdtemp(prefix='cifar10_benchmark_')
+  train_dir = os.path.join(work, 'train')
+  figures = {'machine': machine()}
+  try:
+    m = figures['machine']
+    print('Machine: %s, %d cores (%s), TensorFlow %s' % (
+        m['cpu'], m['cores'], m['vector'], m['tensorflow']))
+    numpy_peak, tf_peak = matmul_gflops()
+    figures['matmul_gflops'] = {'numpy': numpy_peak, 'tensorflow': tf_peak}
+    limit = max(numpy_peak, tf_peak) * 1e9 / (2 * TRAIN_MACS)
+    print('float32 matmul peak: numpy %.0f GFLOP/s, TensorFlow %.0f GFLOP/s; '
+          'the model costs %.1f MFLOP per image forward, %.1f per trained '
+          'image: compute limit %.0f trained examples/sec, %.2f s for 10,000 '
+          'test images' % (numpy_peak, tf_peak, 2 * FORWARD_MACS / 1e6,
+                           2 * TRAIN_MACS / 1e6, limit,
+                           10000 * 2 * FORWARD_MACS /
+                           (max(numpy_peak, tf_peak) * 1e9)))
+
+    print('\n1. Input pipeline alone, and training fed by it, per thread count')
+    figures['pipeline'] = pipeline_and_threads(args.data_dir, args.steps)
+    for row in figures['pipeline']:
+      print('   %d thread(s): pipeline %.0f images/sec (queue filled in '
+            '%.1f s); training %.0f examples/sec' % (
+                row['threads'], row['pipeline'], row['fill_seconds'],
+                row['training']))
+
+    print('\n2. Train step alone on a batch in memory (compute only)')
+    rates, profile = compute_only(args.data_dir, args.steps)
+    figures['compute_only'] = rates
+    figures['profile'] = profile
+    for name, rate in rates.items():
+      print('   LRN of %s: %.0f examples/sec' % (name, rate))
+    for kind, share in profile:
+      print('   %5.1f%%  %s' % (100 * share, kind))
+
+    print('\n3./4. Full training loops, alternating, %d rounds of %d steps' %
+          (args.rounds, args.steps))
+    loops = collections.OrderedDict(
+        [('cifar10_train.py', lambda: train_loop(args.data_dir, train_dir,
+                                                 args.steps)),
+         ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps))])
+    if importlib.util.find_spec('torch'):
+      loops['PyTorch (CPU)'] = lambda: torch_cpu(args.data_dir, args.steps)
+    else:
+      print('   PyTorch is not installed (pip install -e \'.[torch]\'): '
+            'left out.')
+    loop_rates = collections.OrderedDict((name, []) for name in loops)
+    for _ in range(args.rounds):
+      for name, measure in loops.items():
+        loop_rates[name].append(measure())
+        print('   %s: %.0f examples/sec' % (name, loop_rates[name][-1]))
+    figures['loops'] = {name: statistics.mean(r)
+                        for name, r in loop_rates.items()}
+
+    print('\n5. Evaluation of the 10,000 test images (best of %d)' %
+          args.eval_repeats)
+    figures['eval'] = {}
+    for flip in (False, True):
+      seconds, wall, precision = evaluation(
+          args.data_dir, train_dir, os.path.join(work, 'eval'), flip,
+          args.eval_repeats)
+      figures['eval']['flip' if flip else 'plain'] = dict(
+          seconds=seconds, command_seconds=wall)
+      print('   %s: %.2f s in the evaluation loop, %.1f s for the whole '
+            'command (precision %.3f after %d steps)' % (
+                '--eval_flip' if flip else 'plain', seconds, wall, precision,
+                args.steps))
+
+    if args.memory_minutes > 0:
+      print('\n6. Memory of a %.0f-minute cifar10_train.py run' %
+            args.memory_minutes)
+      figures['memory'] = memory(args.data_dir, os.path.join(work, 'memory'),
+                                 args.memory_minutes)
+      mem = figures['memory']
+      print('   resident %.0f MiB at minute 2, %.0f MiB at minute %.1f '
+            '(%+.1f%%), peak %.0f MiB; examples/sec %.0f early, %.0f late' % (
+                mem['rss_at_2_min'], mem['rss_at_end'], mem['minutes'],
+                100 * mem['growth'], mem['peak_rss'], mem['early_rate'],
+                mem['late_rate']))
+  finally:
+    shutil.rmtree(work, ignore_errors=True)
+
+  print_table(figures, limit)
+  if args.output:
+    with open(args.output, 'w') as f:
+      json.dump(figures, f, indent=2)
+  return 0
+
+
+def print_table(figures, limit):
+  loops = figures['loops']
+  ours = loops['cifar10_train.py']
+  compute = figures['compute_only']['this project']
+  chosen = [r for r in figures['pipeline']
+            if r['threads'] == cifar10_input.NUM_PREPROCESS_THREADS][0]
+  print('\n| measured (batch 128) | figure | ratio |')
+  print('| --- | ---: | ---: |')
+  print('| compute limit at the matmul peak | %.0f examples/sec | |' % limit)
+  print('| train step alone, this LRN | %.0f examples/sec | %.2f of the limit |'
+        % (compute, compute / limit))
+  print('| train step alone, tf.nn.lrn | %.0f examples/sec | %.2fx slower |' %
+        (figures['compute_only']['tf.nn.lrn'],
+         compute / figures['compute_only']['tf.nn.lrn']))
+  print('| input pipeline alone, %d threads | %.0f images/sec | costs %.1f%% of '
+        'a compute step |' % (chosen['threads'], chosen['pipeline'],
+                             100 * compute / chosen['pipeline']))
+  print('| cifar10_train.py loop | %.0f examples/sec | %.1f%% below compute '
+        'only |' % (ours, 100 * (1 - ours / compute)))
+  for name, rate in loops.items():
+    if name != 'cifar10_train.py':
+      print('| %s | %.0f examples/sec | cifar10_train.py is %.2fx |' %
+            (name, rate, ours / rate))
+  for kind, label in (('plain', 'cifar10_eval.py --run_once'),
+                      ('flip', 'cifar10_eval.py --run_once --eval_flip')):
+    e = figures['eval'][kind]
+    print('| %s, 10,000 images | %.2f s (%.1f s with start-up) | |' % (
+        label, e['seconds'], e['command_seconds']))
+  if 'memory' in figures:
+    mem = figures['memory']
+    print('| resident memory, minute 2 -> %.0f | %.0f -> %.0f MiB (peak %.0f) '
+          '| %+.1f%% |' % (mem['minutes'], mem['rss_at_2_min'],
+                          mem['rss_at_end'], mem['peak_rss'],
+                          100 * mem['growth']))
+
+
+if __name__ == '__main__':
+  sys.exit(main())

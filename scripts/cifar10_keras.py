@@ -1,0 +1,143 @@
+"""The tutorial's CIFAR-10 model written the way a Keras user would today.
+
+The speed reference for scripts/benchmark_speed.py: the same network (conv
+5x5x64, max-pool 3x3/2, LRN, conv 5x5x64, LRN, max-pool, fully connected 384
+and 192, linear 10), the same initialisation and weight decay (0.004 * l2_loss
+on the two hidden fully connected layers), the same distortions (random 24x24
+crop, flip, brightness, contrast, per-image standardisation) and SGD at 0.1,
+batch 128, fed by tf.data from the binary files, trained with `model.fit`.
+
+  python scripts/cifar10_keras.py --data_dir=../shared/datasets/cifar10 --steps=300
+
+Prints cifar10_train.py's log line every --log_frequency steps. On a 2-core
+CPU expect well under cifar10_train.py's examples/sec (README, Speed).
+"""
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import keras  # pylint: disable=g-import-not-at-top
+import tensorflow as tf
+
+RECORD_BYTES = 1 + 32 * 32 * 3
+TRAIN_FILES = ['data_batch_%d.bin' % i for i in range(1, 6)]
+LOG_LINE = '%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch)'
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--data_dir', default='/tmp/cifar10_data',
+                      help='Folder holding cifar-10-batches-bin/.')
+  parser.add_argument('--steps', type=int, default=300,
+                      help='Training steps (batches).')
+  parser.add_argument('--batch_size', type=int, default=128,
+                      help='Images per step.')
+  parser.add_argument('--log_frequency', type=int, default=10,
+                      help='Steps between log lines.')
+  return parser.parse_args(argv)
+
+
+def distort(record):
+  record = tf.io.decode_raw(record, tf.uint8)
+  label = tf.cast(record[0], tf.int32)
+  image = tf.transpose(tf.reshape(record[1:], [3, 32, 32]), [1, 2, 0])
+  image = tf.image.random_crop(tf.cast(image, tf.float32), [24, 24, 3])
+  image = tf.image.random_flip_left_right(image)
+  image = tf.image.random_brightness(image, max_delta=63)
+  image = tf.image.random_contrast(image, lower=0.2, upper=1.8)
+  return tf.image.per_image_standardization(image), label
+
+
+def training_data(data_dir, batch_size):
+  files = [os.path.join(data_dir, 'cifar-10-batches-bin', f)
+           for f in TRAIN_FILES]
+  return (tf.data.FixedLengthRecordDataset(files, RECORD_BYTES)
+          .shuffle(20000).repeat()
+          .map(distort, num_parallel_calls=tf.data.AUTOTUNE)
+          .batch(batch_size, drop_remainder=True)
+          .prefetch(tf.data.AUTOTUNE))
+
+
+def lrn(x):
+  return tf.nn.lrn(x, depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75)
+
+
+def build_model():
+  """The tutorial's network, layer for layer."""
+  layers = keras.layers
+  init = keras.initializers.TruncatedNormal
+  # keras' L2(c) adds c * sum(w**2); the tutorial adds 0.004 * sum(w**2) / 2.
+  decay = keras.regularizers.L2(0.002)
+  return keras.Sequential([
+      keras.Input((24, 24, 3)),
+      # conv1
+      layers.Conv2D(64, 5, padding='same', activation='relu',
+                    kernel_initializer=init(stddev=5e-2)),
+      # pool1, norm1
+      layers.MaxPooling2D(3, 2, padding='same'),
+      layers.Lambda(lrn),
+      # conv2
+      layers.Conv2D(64, 5, padding='same', activation='relu',
+                    kernel_initializer=init(stddev=5e-2),
+                    bias_initializer=keras.initializers.Constant(0.1)),
+      # norm2, pool2
+      layers.Lambda(lrn),
+      layers.MaxPooling2D(3, 2, padding='same'),
+      layers.Flatten(),
+      # local3, local4
+      layers.Dense(384, activation='relu', kernel_initializer=init(stddev=0.04),
+                   bias_initializer=keras.initializers.Constant(0.1),
+                   kernel_regularizer=decay),
+      layers.Dense(192, activation='relu', kernel_initializer=init(stddev=0.04),
+                   bias_initializer=keras.initializers.Constant(0.1),
+                   kernel_regularizer=decay),
+      # softmax_linear
+      layers.Dense(10, kernel_initializer=init(stddev=1 / 192.0)),
+  ])
+
+
+class RateLogger(keras.callbacks.Callback):
+  """Prints cifar10_train.py's log line every log_frequency steps."""
+
+  def __init__(self, batch_size, log_frequency):
+    super(RateLogger, self).__init__()
+    self._batch_size = batch_size
+    self._log_frequency = log_frequency
+
+  def on_train_begin(self, logs=None):
+    self._start = time.time()
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = batch + 1
+    if step % self._log_frequency == 0:
+      now = time.time()
+      duration = now - self._start
+      self._start = now
+      print(LOG_LINE % (datetime.now(), step, logs['loss'],
+                        self._log_frequency * self._batch_size / duration,
+                        duration / self._log_frequency))
+      sys.stdout.flush()
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  model = build_model()
+  model.compile(optimizer=keras.optimizers.SGD(0.1),
+                loss=keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True))
+  print('Keras %s, backend %s, TensorFlow %s' % (
+      keras.__version__, keras.backend.backend(), tf.__version__))
+  model.fit(training_data(args.data_dir, args.batch_size), epochs=1,
+            steps_per_epoch=args.steps, verbose=0,
+            callbacks=[RateLogger(args.batch_size, args.log_frequency)])
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,108 @@
+"""Draws precision @ 1 against minutes of training for one or more curves, as SVG.
+
+  python scripts/plot_curves.py --output=docs/time_to_accuracy.svg \
+      "tutorial schedule=docs/curve_tutorial.csv" "fast schedule=docs/curve_fast.csv"
+
+Each argument is LABEL=CSV, a curve written by scripts/cifar10_real_data.py
+(columns step, minutes, precision, ...). The SVG needs nothing to draw it but
+the browser or viewer that shows the README.
+"""
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import csv
+import sys
+
+WIDTH, HEIGHT = 640, 400
+LEFT, RIGHT, TOP, BOTTOM = 60, 20, 20, 50
+COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd']
+Y_MIN, Y_MAX = 0.0, 1.0
+TARGET = 0.86  # The tutorial's published precision @ 1.
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--output', required=True, help='SVG file to write.')
+  parser.add_argument('--title', default='CIFAR-10 precision @ 1 on 2 CPU cores',
+                      help='Title above the plot.')
+  parser.add_argument('curves', nargs='+', help='LABEL=CSV, one per curve.')
+  return parser.parse_args(argv)
+
+
+def read_curve(path):
+  with open(path) as f:
+    return [(float(row['minutes']), float(row['precision']))
+            for row in csv.DictReader(f)]
+
+
+def svg(curves, title):
+  max_minutes = max(m for _, points in curves for m, _ in points)
+  x_max = 10 * int(max_minutes / 10 + 1)
+  plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+  def x(minutes):
+    return LEFT + plot_w * minutes / x_max
+
+  def y(precision):
+    return TOP + plot_h * (Y_MAX - precision) / (Y_MAX - Y_MIN)
+
+  parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="12">' % (WIDTH, HEIGHT),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="14" font-size="14">%s</text>' % (LEFT, title)]
+  for tick in range(0, 11):
+    value = tick / 10.0
+    parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
+                 % (LEFT, WIDTH - RIGHT, y(value), y(value)))
+    parts.append('<text x="%d" y="%.1f" text-anchor="end">%.1f</text>' %
+                 (LEFT - 6, y(value) + 4, value))
+  for minutes in range(0, x_max + 1, 10):
+    parts.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#ddd"/>'
+                 % (x(minutes), x(minutes), TOP, HEIGHT - BOTTOM))
+    parts.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' %
+                 (x(minutes), HEIGHT - BOTTOM + 16, minutes))
+  parts.append('<text x="%d" y="%d" text-anchor="middle">minutes of training'
+               '</text>' % (LEFT + plot_w / 2, HEIGHT - 12))
+  parts.append('<text transform="translate(16,%d) rotate(-90)" '
+               'text-anchor="middle">precision @ 1 (10,000 test images)</text>'
+               % (TOP + plot_h / 2))
+  parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#555" '
+               'stroke-dasharray="6,4"/>' % (LEFT, WIDTH - RIGHT, y(TARGET),
+                                             y(TARGET)))
+  parts.append('<text x="%d" y="%.1f" text-anchor="end" fill="#555">%.2f, '
+               "the tutorial's figure</text>" % (WIDTH - RIGHT - 4,
+                                                 y(TARGET) - 4, TARGET))
+  for i, (label, points) in enumerate(curves):
+    colour = COLOURS[i % len(COLOURS)]
+    parts.append('<polyline fill="none" stroke="%s" stroke-width="2" '
+                 'points="%s"/>' % (colour, ' '.join(
+                     '%.1f,%.1f' % (x(m), y(p)) for m, p in points)))
+    for m, p in points:
+      parts.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' %
+                   (x(m), y(p), colour))
+    legend_y = HEIGHT - BOTTOM - 20 - 18 * (len(curves) - 1 - i)
+    parts.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" '
+                 'stroke-width="2"/>' % (WIDTH - 250, WIDTH - 226, legend_y,
+                                          legend_y, colour))
+    parts.append('<text x="%d" y="%d">%s</text>' % (WIDTH - 220, legend_y + 4,
+                                                    label))
+  parts.append('</svg>')
+  return '\n'.join(parts) + '\n'
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  curves = []
+  for spec in args.curves:
+    label, sep, path = spec.rpartition('=')
+    if not sep or not label:
+      sys.exit('plot_curves: error: %r is not LABEL=CSV.' % spec)
+    curves.append((label, read_curve(path)))
+  with open(args.output, 'w') as f:
+    f.write(svg(curves, args.title))
+  print('wrote', args.output)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
