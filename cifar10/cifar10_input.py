@@ -42,9 +42,11 @@ TEST_FILES = ['test_batch.bin']
 DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
 DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 
-# Threads that run the training distortions. The tutorial used 16; on 2 CPU
-# cores 4 and 16 trained at the same speed (within noise, side by side), and
-# fewer threads leave the cores to the model.
+# Queue-runner threads that read and distort training batches. The tutorial
+# used 16 (one image per step). Batched, one thread already delivers ~38,000
+# images/sec on 2 cores, 16 times what training consumes, and the trainer ran
+# at the same speed with 1, 2 or 4 (scripts/benchmark_speed.py, part 1); the
+# second thread is headroom for a busy machine.
 NUM_PREPROCESS_THREADS = 2
 
 

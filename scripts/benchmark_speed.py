@@ -5,8 +5,9 @@
 measures, for batch 128 on this machine, one after the other:
   0. the machine: CPU, cores, float32 matrix-multiply peak (numpy and
      TensorFlow), and from it the model's compute limit;
-  1. the input pipeline alone (distorted training images/sec) for 1, 2 and 4
-     queue-runner threads, and the trainer's speed with each;
+  1. the input pipeline alone (distorted training images/sec), the tutorial's
+     per-image queue runners (16 threads) and this project's batched ones
+     with 1, 2 and 4 threads, and the trainer's speed fed by each;
   2. the train step alone on a batch already in memory (compute-only
      examples/sec), with this project's LRN and with tf.nn.lrn, and the share
      of each kind of op in a profile;
@@ -169,17 +170,41 @@ def _timed_rate(run, steps, examples_per_step=128):
   return steps * examples_per_step / (time.time() - start)
 
 
+def per_image_inputs(data_dir, batch_size, threads):
+  """The tutorial's pipeline: each queue-runner step reads and distorts one image."""
+  filenames = cifar10_input.data_files(data_dir)
+  record = cifar10_input.read_cifar10(tf.train.string_input_producer(filenames))
+  image = tf.cast(record.uint8image, tf.float32)
+  image = tf.image.random_crop(image, [24, 24, 3])
+  image = tf.image.random_flip_left_right(image)
+  image = tf.image.random_brightness(image, max_delta=63)
+  image = tf.image.random_contrast(image, lower=0.2, upper=1.8)
+  image = tf.image.per_image_standardization(image)
+  images, labels = tf.train.shuffle_batch(
+      [image, record.label], batch_size, num_threads=threads,
+      capacity=20000 + 3 * batch_size, min_after_dequeue=20000)
+  return images, tf.reshape(labels, [batch_size])
+
+
 def pipeline_and_threads(data_dir, steps):
-  """Part 1: images/sec of the pipeline alone, and of training, per thread count."""
+  """Part 1: images/sec of the pipeline alone, and of training, per setting."""
   rows = []
   original = cifar10_input.NUM_PREPROCESS_THREADS
+
+  def batched_inputs():
+    return cifar10_input.distorted_inputs(data_dir, 128)
+
   try:
-    for threads in (1, 2, 4):
+    for name, threads, inputs in (
+        ("tutorial's per-image queue runners", 16,
+         lambda: per_image_inputs(data_dir, 128, 16)),
+        ('batched', 1, batched_inputs), ('batched', 2, batched_inputs),
+        ('batched', 4, batched_inputs)):
       cifar10_input.NUM_PREPROCESS_THREADS = threads
-      row = {'threads': threads}
+      row = {'name': name, 'threads': threads}
       graph = tf.Graph()
       with graph.as_default():
-        images, labels = cifar10_input.distorted_inputs(data_dir, 128)
+        images, labels = inputs()
         queue_size = [op for op in graph.get_operations()
                       if op.type == 'QueueSizeV2' and
                       'shuffle_batch' in op.name][0].outputs[0]
@@ -197,7 +222,7 @@ def pipeline_and_threads(data_dir, steps):
         session.close()
       graph = tf.Graph()
       with graph.as_default():
-        images, labels = cifar10_input.distorted_inputs(data_dir, 128)
+        images, labels = inputs()
         train_op = _train_graph(images, labels)
       session = QueueSession(graph)
       try:
@@ -287,7 +312,9 @@ def _script(path):
 
 
 def _median_rate(text, warmup_lines=5):
-  rates = [float(r) for _, r in RATE_LINE.findall(text)][warmup_lines:]
+  rates = [float(r) for _, r in RATE_LINE.findall(text)]
+  # Short runs (tests) keep their last line rather than none.
+  rates = rates[warmup_lines:] or rates[-1:]
   return statistics.median(rates) if rates else float('nan')
 
 
@@ -321,19 +348,23 @@ def torch_cpu(data_dir, steps):
 
 def evaluation(data_dir, train_dir, eval_dir, flip, repeats):
   """Part 5: (seconds in the eval loop, seconds of the whole command, precision)."""
+  test_images = cifar10_input.check_data_files(
+      cifar10_input.data_files(data_dir, eval_data=True))
   results = []
   for _ in range(repeats):
     start = time.time()
     out = _run(_script('cifar10/cifar10_eval.py') +
                ['--data_dir', data_dir, '--checkpoint_dir', train_dir,
                 '--eval_dir', eval_dir, '--run_once',
+                '--num_examples', str(min(10000, test_images)),
                 '--eval_flip=%s' % flip], 600)
     wall = time.time() - start
     count, seconds = EVAL_LINE.search(out).groups()
-    if int(count) != 10000:
-      raise RuntimeError('Evaluated %s examples, not 10000.' % count)
+    if int(count) != min(10000, test_images):
+      raise RuntimeError('Evaluated %s examples, not %d.' %
+                         (count, min(10000, test_images)))
     results.append((float(seconds), wall,
-                    float(PRECISION_LINE.search(out).group(1))))
+                    float(PRECISION_LINE.search(out).group(1)), int(count)))
   return min(results)
 
 
@@ -412,13 +443,13 @@ def main(argv=None):
                            10000 * 2 * FORWARD_MACS /
                            (max(numpy_peak, tf_peak) * 1e9)))
 
-    print('\n1. Input pipeline alone, and training fed by it, per thread count')
+    print('\n1. Input pipeline alone, and training fed by it')
     figures['pipeline'] = pipeline_and_threads(args.data_dir, args.steps)
     for row in figures['pipeline']:
-      print('   %d thread(s): pipeline %.0f images/sec (queue filled in '
+      print('   %s, %d thread(s): pipeline %.0f images/sec (queue filled in '
             '%.1f s); training %.0f examples/sec' % (
-                row['threads'], row['pipeline'], row['fill_seconds'],
-                row['training']))
+                row['name'], row['threads'], row['pipeline'],
+                row['fill_seconds'], row['training']))
 
     print('\n2. Train step alone on a batch in memory (compute only)')
     rates, profile = compute_only(args.data_dir, args.steps)
@@ -448,15 +479,15 @@ def main(argv=None):
     figures['loops'] = {name: statistics.mean(r)
                         for name, r in loop_rates.items()}
 
-    print('\n5. Evaluation of the 10,000 test images (best of %d)' %
+    print('\n5. Evaluation of the test images (best of %d)' %
           args.eval_repeats)
     figures['eval'] = {}
     for flip in (False, True):
-      seconds, wall, precision = evaluation(
+      seconds, wall, precision, count = evaluation(
           args.data_dir, train_dir, os.path.join(work, 'eval'), flip,
           args.eval_repeats)
       figures['eval']['flip' if flip else 'plain'] = dict(
-          seconds=seconds, command_seconds=wall)
+          seconds=seconds, command_seconds=wall, images=count)
       print('   %s: %.2f s in the evaluation loop, %.1f s for the whole '
             'command (precision %.3f after %d steps)' % (
                 '--eval_flip' if flip else 'plain', seconds, wall, precision,
@@ -487,8 +518,9 @@ def print_table(figures, limit):
   loops = figures['loops']
   ours = loops['cifar10_train.py']
   compute = figures['compute_only']['this project']
-  chosen = [r for r in figures['pipeline']
-            if r['threads'] == cifar10_input.NUM_PREPROCESS_THREADS][0]
+  chosen = [r for r in figures['pipeline'] if r['name'] == 'batched' and
+            r['threads'] == cifar10_input.NUM_PREPROCESS_THREADS][0]
+  tutorial = figures['pipeline'][0]
   print('\n| measured (batch 128) | figure | ratio |')
   print('| --- | ---: | ---: |')
   print('| compute limit at the matmul peak | %.0f examples/sec | |' % limit)
@@ -497,9 +529,16 @@ def print_table(figures, limit):
   print('| train step alone, tf.nn.lrn | %.0f examples/sec | %.2fx slower |' %
         (figures['compute_only']['tf.nn.lrn'],
          compute / figures['compute_only']['tf.nn.lrn']))
-  print('| input pipeline alone, %d threads | %.0f images/sec | costs %.1f%% of '
-        'a compute step |' % (chosen['threads'], chosen['pipeline'],
-                             100 * compute / chosen['pipeline']))
+  for row in (tutorial, chosen):
+    print('| input pipeline alone, %s, %d threads | %.0f images/sec | costs '
+          '%.1f%% of a compute step |' % (row['name'], row['threads'],
+                                         row['pipeline'],
+                                         100 * compute / row['pipeline']))
+  print('| training fed by the batched pipeline / by the per-image one | %.0f / '
+        '%.0f examples/sec | %.2fx |' % (chosen['training'],
+                                        tutorial['training'],
+                                        chosen['training'] /
+                                        tutorial['training']))
   print('| cifar10_train.py loop | %.0f examples/sec | %.1f%% below compute '
         'only |' % (ours, 100 * (1 - ours / compute)))
   for name, rate in loops.items():
@@ -509,8 +548,8 @@ def print_table(figures, limit):
   for kind, label in (('plain', 'cifar10_eval.py --run_once'),
                       ('flip', 'cifar10_eval.py --run_once --eval_flip')):
     e = figures['eval'][kind]
-    print('| %s, 10,000 images | %.2f s (%.1f s with start-up) | |' % (
-        label, e['seconds'], e['command_seconds']))
+    print('| %s, %d images | %.2f s (%.1f s with start-up) | |' % (
+        label, e['images'], e['seconds'], e['command_seconds']))
   if 'memory' in figures:
     mem = figures['memory']
     print('| resident memory, minute 2 -> %.0f | %.0f -> %.0f MiB (peak %.0f) '

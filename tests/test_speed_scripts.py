@@ -61,15 +61,15 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
   assert re.search(r'\| cifar10_train.py loop \| \d+ examples/sec \|', out)
   assert re.search(r'\| Keras model.fit \| \d+ examples/sec \| '
                    r'cifar10_train.py is [\d.]+x \|', out)
-  assert re.search(r'\| input pipeline alone, 2 threads \| \d+ images/sec \| '
-                   r'costs [\d.]+% of a compute step \|', out)
+  assert re.search(r'\| input pipeline alone, batched, 2 threads \| \d+ '
+                   r'images/sec \| costs [\d.]+% of a compute step \|', out)
   assert re.search(r'resident memory, minute 2 -> \d+ \| \d+ -> \d+ MiB', out)
-  assert '% LRN and its gradient' in out
+  assert re.search(r'\d\.\d%  LRN and its gradient', out)
   import json
   figures = json.load(open(str(output)))
   assert set(figures['eval']) == {'plain', 'flip'}
   assert figures['compute_only']['this project'] > 0
-  assert [row['threads'] for row in figures['pipeline']] == [1, 2, 4]
+  assert [row['threads'] for row in figures['pipeline']] == [16, 1, 2, 4]
 
 
 def test_benchmark_without_data_says_where_to_point_it(tmp_path):
