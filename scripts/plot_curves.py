@@ -16,7 +16,9 @@ import sys
 WIDTH, HEIGHT = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 20, 50
 COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd']
-Y_MIN, Y_MAX = 0.0, 1.0
+# The part of the scale where the schedules differ; the step-0 checkpoints
+# (chance, 0.1) are left off it.
+Y_MIN, Y_MAX, Y_TICK = 0.7, 0.9, 0.02
 TARGET = 0.86  # The tutorial's published precision @ 1.
 
 
@@ -50,11 +52,11 @@ def svg(curves, title):
            'font-family="sans-serif" font-size="12">' % (WIDTH, HEIGHT),
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="%d" y="14" font-size="14">%s</text>' % (LEFT, title)]
-  for tick in range(0, 11):
-    value = tick / 10.0
+  for tick in range(int(round((Y_MAX - Y_MIN) / Y_TICK)) + 1):
+    value = Y_MIN + tick * Y_TICK
     parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
                  % (LEFT, WIDTH - RIGHT, y(value), y(value)))
-    parts.append('<text x="%d" y="%.1f" text-anchor="end">%.1f</text>' %
+    parts.append('<text x="%d" y="%.1f" text-anchor="end">%.2f</text>' %
                  (LEFT - 6, y(value) + 4, value))
   for minutes in range(0, x_max + 1, 10):
     parts.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#ddd"/>'
@@ -69,11 +71,11 @@ def svg(curves, title):
   parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#555" '
                'stroke-dasharray="6,4"/>' % (LEFT, WIDTH - RIGHT, y(TARGET),
                                              y(TARGET)))
-  parts.append('<text x="%d" y="%.1f" text-anchor="end" fill="#555">%.2f, '
-               "the tutorial's figure</text>" % (WIDTH - RIGHT - 4,
-                                                 y(TARGET) - 4, TARGET))
+  parts.append('<text x="%d" y="%.1f" fill="#555">%.2f, the tutorial\'s '
+               'figure</text>' % (LEFT + 6, y(TARGET) - 5, TARGET))
   for i, (label, points) in enumerate(curves):
     colour = COLOURS[i % len(COLOURS)]
+    points = [(m, p) for m, p in points if p >= Y_MIN]
     parts.append('<polyline fill="none" stroke="%s" stroke-width="2" '
                  'points="%s"/>' % (colour, ' '.join(
                      '%.1f,%.1f' % (x(m), y(p)) for m, p in points)))
@@ -82,9 +84,9 @@ def svg(curves, title):
                    (x(m), y(p), colour))
     legend_y = HEIGHT - BOTTOM - 20 - 18 * (len(curves) - 1 - i)
     parts.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" '
-                 'stroke-width="2"/>' % (WIDTH - 250, WIDTH - 226, legend_y,
+                 'stroke-width="2"/>' % (WIDTH - 330, WIDTH - 306, legend_y,
                                           legend_y, colour))
-    parts.append('<text x="%d" y="%d">%s</text>' % (WIDTH - 220, legend_y + 4,
+    parts.append('<text x="%d" y="%d">%s</text>' % (WIDTH - 300, legend_y + 4,
                                                     label))
   parts.append('</svg>')
   return '\n'.join(parts) + '\n'
