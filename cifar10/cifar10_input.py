@@ -290,8 +290,9 @@ def distorted_inputs(data_dir, batch_size):
   with tf.name_scope('data_augmentation'):
     filename_queue = tf.train.string_input_producer(filenames)
     # The tutorial read, distorted and enqueued one image per queue-runner
-    # step: a dozen small ops and a Python round trip per image, which on 2
-    # cores cost the trainer ~20% of its speed. Reading up to a batch of
+    # step: a dozen small ops and a Python round trip per image; on 2 cores
+    # the trainer ran 1.14x faster without that (scripts/benchmark_speed.py,
+    # part 1, side by side). Reading up to a batch of
     # records at a time and distorting them together keeps the queue runners
     # and the shuffling queue, at a fraction of the cost (README, Speed).
     reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
