@@ -11,7 +11,8 @@ setup(
     description=('The classic TensorFlow CIFAR-10 and MNIST CNN tutorials and '
                  'image retraining, running on TensorFlow 2.x (tf.compat.v1).'),
     python_requires='>=3.9',
-    packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining']),
+    packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining',
+                                    'cli_support']),
     install_requires=[
         # 2.16 is the first release whose tf.compat.v1 queue runners and
         # estimator-free MonitoredTrainingSession we test; 2.21 is what CI runs.
@@ -23,8 +24,9 @@ setup(
         'six',
     ],
     extras_require={
-        # selenium drives Debian's chromium for the draw-a-digit page test.
-        'test': ['pytest>=7', 'selenium>=4.10'],
+        # selenium drives Debian's chromium for the draw-a-digit page test;
+        # hypothesis generates the inputs of the fuzz tests.
+        'test': ['pytest>=7', 'selenium>=4.10', 'hypothesis>=6.100'],
         'hub': ['tensorflow_hub'],
         'torch': ['torch'],
     },

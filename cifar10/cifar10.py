@@ -459,7 +459,32 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
                                  schedule.moving_average_decay)
 
 
-def variables_to_restore():
-  """Maps checkpoint names to variables so that eval loads the shadow values."""
+def variables_to_restore(checkpoint_path=None):
+  """Maps checkpoint names to variables so that eval loads the shadow values.
+
+  Given checkpoint_path, checks that the checkpoint has the moving averages;
+  if it has none (a checkpoint written by other code), maps the variables to
+  their raw values instead. Returns (mapping, True if it uses the averages)
+  then; without checkpoint_path, the mapping alone.
+  """
   variable_averages = tf.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY)
-  return variable_averages.variables_to_restore()
+  averaged = variable_averages.variables_to_restore()
+  if checkpoint_path is None:
+    return averaged
+  saved = set(name for name, _ in tf.train.list_variables(checkpoint_path))
+  if all(name in saved for name in averaged):
+    return averaged, True
+  return {v.op.name: v for v in tf.global_variables()}, False
+
+
+def class_probabilities(images, flip=False):
+  """Softmax over the classes, float32 [batch, NUM_CLASSES], for evaluation.
+
+  With flip, each image and its mirror image go through the network in one
+  pass and their softmax outputs are averaged (test-time augmentation).
+  """
+  if not flip:
+    return tf.nn.softmax(tf.cast(inference(images), tf.float32))
+  both = inference(tf.concat([images, tf.reverse(images, [2])], axis=0))
+  halves = tf.split(tf.nn.softmax(tf.cast(both, tf.float32)), 2)
+  return tf.multiply(0.5, halves[0] + halves[1])

@@ -80,16 +80,8 @@ class Evaluator(object):
                                       batch_size=batch_size,
                                       num_examples=num_examples,
                                       use_fp16=use_fp16)
-      if flip:
-        # One pass over the images and their mirror images together.
-        both = cifar10.inference(tf.concat([images, tf.reverse(images, [2])],
-                                           axis=0))
-        scores = tf.add_n([tf.nn.softmax(tf.cast(half, tf.float32))
-                           for half in tf.split(both, 2)])
-      else:
-        scores = cifar10.inference(images)
-      # in_top_k takes float32 only; with --use_fp16 the logits are float16.
-      top_k_op = tf.nn.in_top_k(tf.cast(scores, tf.float32), labels, 1)
+      probabilities = cifar10.class_probabilities(images, flip)
+      top_k_op = tf.nn.in_top_k(probabilities, labels, 1)
       self._num_correct = tf.reduce_sum(tf.cast(top_k_op, tf.int64))
       self._batch_count = tf.size(top_k_op)
       self._saver = tf.train.Saver(cifar10.variables_to_restore())

@@ -1,0 +1,1 @@
+"""What every command of the suite shares: its error types and its start-up."""

@@ -1,0 +1,102 @@
+"""The start-up every command shares: logging, flags, --help, one-line errors.
+
+A command module ends with
+
+    def run():
+      entry.run(main, define_flags)
+
+    if __name__ == '__main__':
+      run()
+
+and `run` is also its console script. Before it can import this module, a
+command run as a file (`python cifar10_train.py` from its folder) puts the
+repository root on sys.path itself: that is the one line of start-up that
+cannot live here.
+"""
+import os
+import sys
+
+# TensorFlow reads this once, when its C++ library loads: it must be set
+# before the command imports tensorflow, so it is set when this module loads.
+# It keeps TensorFlow's start-up chatter (CPU feature and oneDNN notices) off
+# the console; a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from cli_support.errors import CommandError  # noqa: E402
+from cli_support.errors import UsageError  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+HELP_ARGS = ('--help', '-help', '--helpshort', '-h', '-?', '--helpfull',
+             '--helpxml')
+
+
+def program_name(argv0=None):
+  """The name a user typed: 'cifar10_train' for cifar10_train.py too."""
+  name = os.path.basename(argv0 or sys.argv[0])
+  return name[:-3] if name.endswith('.py') else name
+
+
+def fail(message, status=2, program=None):
+  """Prints `prog: error: message` on stderr and exits with status."""
+  sys.stderr.write('%s: error: %s\n' % (program or program_name(), message))
+  sys.stderr.flush()
+  sys.exit(status)
+
+
+def _adopt_command_flags(before):
+  """Makes the flags define_flags added key flags of the main module.
+
+  absl's --help lists only the main module's key flags: a flag defined in a
+  shared module (cifar10.define_flags) would be missing, and under a console
+  script, whose main module is the generated wrapper, every flag would be.
+  """
+  for name in list(FLAGS):
+    flag = FLAGS[name]
+    if before.get(name) is not flag:
+      FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
+def _parse_flags(argv):
+  """absl's parse, with a flag error as one line and --help exiting 0."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+  except SystemExit as e:
+    # absl prints the help and exits with status 1; asking for help is not
+    # a failure.
+    if e.code == 1 and any(arg in HELP_ARGS for arg in argv[1:]):
+      sys.exit(0)
+    raise
+
+
+def _guarded(main):
+  def guarded_main(argv):
+    try:
+      return main(argv)
+    except (UsageError, CommandError) as e:
+      fail(e, e.exit_status)
+  return guarded_main
+
+
+def run(main, define_flags, graph_mode=True):
+  """Defines the command's flags and runs main under absl.
+
+  main(argv) may raise UsageError (bad input: exit status 2) or CommandError
+  (failure: status 1); either becomes one `prog: error: message` line.
+  graph_mode: run TensorFlow 1.x-style graphs (tf.compat.v1), as the
+  tutorials do; False keeps TensorFlow 2's eager mode.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  if graph_mode:
+    tf.disable_eager_execution()
+  # absl's handler prints TensorFlow's Python log lines already.
+  tf.get_logger().propagate = False
+  before = {name: FLAGS[name] for name in FLAGS}
+  define_flags()
+  _adopt_command_flags(before)
+  app.run(_guarded(main), flags_parser=_parse_flags)
