@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from cli_support.errors import UsageError
+
 MNIST_SIZE = 28
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box, centred by mass in 28x28.
 
@@ -18,7 +20,7 @@ _GLYPHS = ['111101101101111', '010110010010111', '111001111100111',
            '111101111001111']
 
 
-class ImageError(ValueError):
+class ImageError(UsageError):
   """The image file cannot be read as a picture."""
 
 

@@ -10,11 +10,14 @@ from __future__ import absolute_import, division, print_function
 import collections
 import gzip
 import hashlib
+import math
 import os
 import sys
 
 import numpy as np
 from six.moves import urllib
+
+from cli_support.errors import UsageError
 
 SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 IMAGES_MAGIC = 2051
@@ -35,7 +38,7 @@ DataSet = collections.namedtuple('DataSet', ['images', 'labels'])
 Datasets = collections.namedtuple('Datasets', ['train', 'test'])
 
 
-class MnistDataError(ValueError):
+class MnistDataError(UsageError):
   """An MNIST file is missing, malformed, or could not be downloaded."""
 
 
@@ -64,7 +67,9 @@ def parse_idx(data, path, magic):
                          'is not an MNIST %s file.' % (path, found, magic, kind))
   shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big')
            for i in range(ndim)]
-  expected = int(np.prod(shape)) + header_size
+  # Python's integers: numpy's 64-bit product wraps (2**31 x 2**31 x 4 is 0),
+  # which would let a bare header pass for a file of 2**64 pixels.
+  expected = math.prod(shape) + header_size
   if len(data) != expected:
     raise MnistDataError(
         'MNIST file %s has %d bytes but its header (%s) says %d: the file is '
@@ -137,6 +142,8 @@ def read_data_sets(data_dir, source_url=SOURCE_URL):
       raise MnistDataError('%s holds %d images but %s holds %d labels.' %
                            (images_path, len(images), labels_path,
                             len(labels)))
+    if not len(images):
+      raise MnistDataError('%s holds no images.' % images_path)
     if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
       raise MnistDataError('%s holds %s images, expected 28 x 28.' %
                            (images_path, ' x '.join(map(str, images.shape[1:]))))

@@ -5,6 +5,25 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Fuzz profiles (tests/test_fuzz_*.py). 'default' keeps the suite within
+# minutes and reproducible: derandomized, no example database, so CI sees the
+# same examples on every run. 'long' is the soak run behind the README's
+# reliability figures:
+#   python -m pytest tests/test_fuzz_*.py --hypothesis-profile=long \
+#       --hypothesis-show-statistics
+# TensorFlow-backed properties run a tenth of max_examples (each example
+# builds a graph). FUZZ_LONG_EXAMPLES sets the long profile's count.
+_FUZZ = dict(database=None, deadline=None, print_blob=True,
+             suppress_health_check=[HealthCheck.too_slow,
+                                    HealthCheck.data_too_large])
+settings.register_profile('default', max_examples=60, derandomize=True,
+                          **_FUZZ)
+settings.register_profile(
+    'long', max_examples=int(os.environ.get('FUZZ_LONG_EXAMPLES', '100000')),
+    **_FUZZ)
+settings.load_profile('default')
 
 
 @pytest.fixture(scope='session')
