@@ -57,10 +57,21 @@ def to_mnist(grey):
   centred by mass in 28x28, as MNIST's digits were. Returns float32 [784] in
   [0, 1].
   """
-  grey = np.asarray(grey, np.float32)
+  try:
+    grey = np.asarray(grey, np.float64)
+  except (TypeError, ValueError) as e:
+    raise ImageError('Expected a 2-D grey image of numbers: %s.' % e)
   if grey.ndim != 2 or min(grey.shape) < 1:
     raise ImageError('Expected a 2-D grey image, got shape %s.' %
                      (grey.shape,))
+  if not np.isfinite(grey).all():
+    raise ImageError('The image holds values that are not finite numbers '
+                     '(NaN or infinity).')
+  # Divide by the largest magnitude first: high - low of finite values near
+  # the float limits would overflow to infinity and leave no ink at all.
+  magnitude = np.abs(grey).max()
+  if magnitude > 0:
+    grey = grey / magnitude
   low, high = grey.min(), grey.max()
   if high - low < 1e-6:
     return np.zeros(MNIST_SIZE * MNIST_SIZE, np.float32)

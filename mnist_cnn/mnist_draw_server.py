@@ -5,19 +5,21 @@
 then open http://127.0.0.1:8000/. After each stroke the page posts the
 drawing to /predict and shows the 10 probabilities as bars, the predicted
 digit, and the 32 first-layer feature maps before and after bias + ReLU.
-The server listens on 127.0.0.1 only. A request that is not JSON, has the
-wrong number of pixels, holds anything but numbers, or is too large gets a
-400 with a message; the server keeps serving. Each prediction takes a few
-milliseconds.
+The server listens on 127.0.0.1 only and answers every request: a missing,
+negative or non-numeric Content-Length, a body that is not JSON, the wrong
+number of pixels, pixels outside 0-255 or a drawing too large get a 400 with
+a message; a body that does not arrive within READ_TIMEOUT seconds a 408;
+more than MAX_REQUESTS predictions at once a 503; a failure in the model a
+500 with a one-line message. Each prediction takes a few milliseconds.
 """
 from __future__ import absolute_import, division, print_function
 
 import base64
 import http.server
 import json
-import math
 import os
 import sys
+import threading
 
 if __package__ in (None, ''):
   # Run as a file: make the mnist_cnn package importable from the repo root.
@@ -36,6 +38,13 @@ FLAGS = flags.FLAGS
 
 MAX_SIDE = 512            # pixels per side of a posted drawing
 MAX_BODY = 4 * 1024 * 1024  # bytes of a request body
+# Seconds a connection may take to send each part of its request: a client
+# that announces more bytes than it sends is answered and dropped, instead of
+# holding a thread forever.
+READ_TIMEOUT = 5.0
+# Predictions answered at once; more are told to retry (503), so that a crowd
+# of slow clients cannot each hold a 4 MiB body and a thread.
+MAX_REQUESTS = 8
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Draw a digit</title>
@@ -119,14 +128,38 @@ async function predict() {
 
 
 class BadRequest(ValueError):
-  pass
+  """A request the server answers with 400 and this message."""
+
+
+def parse_content_length(value):
+  """The body's length in bytes from a Content-Length header, or BadRequest."""
+  if value is None:
+    raise BadRequest('A Content-Length header is required.')
+  value = value.strip()
+  # ASCII digits only: int() would also take '-5', '+5', '1_000' and other
+  # scripts' digits, none of which HTTP allows.
+  if not (value.isascii() and value.isdigit()):
+    raise BadRequest('Content-Length must be a whole number of bytes (0 or '
+                     'more), not %r.' % value[:40])
+  digits = value.lstrip('0') or '0'
+  if len(digits) > len(str(MAX_BODY)) or int(digits) > MAX_BODY:
+    raise BadRequest('The request is too large: %s bytes, at most %d.' %
+                     (digits if len(digits) <= 40 else 'over 10**40',
+                      MAX_BODY))
+  return int(digits)
+
+
+def _is_grey_level(value):
+  # bool is an int in Python but not a pixel; NaN fails both comparisons.
+  return (isinstance(value, (int, float)) and not isinstance(value, bool) and
+          0 <= value <= 255)
 
 
 def parse_drawing(body):
   """Grey levels [height, width] of a posted drawing, or BadRequest."""
   try:
     request = json.loads(body)
-  except ValueError:
+  except (ValueError, RecursionError):  # RecursionError: nesting too deep
     raise BadRequest('The body is not JSON: send {"width": W, "height": H, '
                      '"pixels": [W*H numbers 0-255]}.')
   if not isinstance(request, dict):
@@ -137,19 +170,31 @@ def parse_drawing(body):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
       raise BadRequest('%s must be a positive whole number.' % name)
     if value > MAX_SIDE:
-      raise BadRequest('The drawing is too large: %s %d is over %d pixels.' %
-                       (name, value, MAX_SIDE))
+      raise BadRequest('The drawing is too large: %s %s is over %d pixels.' %
+                       (name, value if value < 10**9 else 'over 10**9',
+                        MAX_SIDE))
   if not isinstance(pixels, list) or len(pixels) != width * height:
     raise BadRequest('Wrong size: pixels must be a list of width x height = '
                      '%d numbers.' % (width * height))
-  if not all(isinstance(p, (int, float)) and not isinstance(p, bool) and
-             math.isfinite(p) for p in pixels):
-    raise BadRequest('pixels must all be finite numbers (0-255).')
+  for index, value in enumerate(pixels):
+    if not _is_grey_level(value):
+      raise BadRequest('pixels must all be finite numbers from 0 to 255: '
+                       'pixel %d is %s.' % (index, json.dumps(value)[:40]))
   return np.asarray(pixels, np.float32).reshape(height, width)
+
+
+def _one_line(error):
+  lines = str(error).strip().splitlines()
+  return lines[0] if lines else type(error).__name__
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
   """Serves the page and answers /predict with the model in self.server."""
+
+  def setup(self):
+    # Every read and write on the connection gives up after the timeout.
+    self.timeout = self.server.read_timeout
+    super(Handler, self).setup()
 
   def _reply(self, status, content_type, body):
     self.send_response(status)
@@ -169,40 +214,92 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
   def do_POST(self):  # pylint: disable=invalid-name
     if self.path != '/predict':
+      self.close_connection = True  # its body is left unread
       self._json(404, {'error': 'Not found: %s' % self.path})
       return
-    try:
-      length = int(self.headers.get('Content-Length', ''))
-    except ValueError:
-      self._json(400, {'error': 'A Content-Length header is required.'})
-      return
-    if length > MAX_BODY:
+    if not self.server.requests.try_enter():
       self.close_connection = True
-      self._json(400, {'error': 'The request is too large: %d bytes, at most '
-                                '%d.' % (length, MAX_BODY)})
+      self._json(503, {'error': 'The server is busy answering %d requests: '
+                                'try again in a moment.' %
+                                self.server.requests.limit})
       return
     try:
-      digit = images.to_mnist(parse_drawing(self.rfile.read(length)))
+      status, answer = self._predict()
+    finally:
+      self.server.requests.leave()
+    self._json(status, answer)
+
+  def _predict(self):
+    """(HTTP status, JSON answer) for the posted drawing."""
+    try:
+      length = parse_content_length(self.headers.get('Content-Length'))
+    except BadRequest as e:
+      self.close_connection = True  # the body, if any, is left unread
+      return 400, {'error': str(e)}
+    try:
+      body = self.rfile.read(length)
+    except TimeoutError:
+      self.close_connection = True
+      return 408, {'error': 'The body did not arrive within %g seconds: send '
+                            'the %d bytes the Content-Length announces.' %
+                            (self.server.read_timeout, length)}
+    if len(body) < length:
+      self.close_connection = True
+      return 400, {'error': 'The body ended after %d of the %d bytes its '
+                            'Content-Length announces.' % (len(body), length)}
+    try:
+      digit = images.to_mnist(parse_drawing(body))
     except (BadRequest, images.ImageError) as e:
-      self._json(400, {'error': str(e)})
-      return
-    probabilities, before, after = mnist_model.look_at(
-        self.server.sess, self.server.model, digit)
-    maps_png = images.encode_png(images.feature_map_grid(before, after))
-    self._json(200, {
+      return 400, {'error': str(e)}
+    try:
+      probabilities, before, after = mnist_model.look_at(
+          self.server.sess, self.server.model, digit)
+      maps_png = images.encode_png(images.feature_map_grid(before, after))
+    except Exception as e:  # pylint: disable=broad-except
+      # The client gets one line; the server's log keeps the whole story.
+      self.log_error('prediction failed: %r', e)
+      return 500, {'error': 'The model could not predict: %s' % _one_line(e)}
+    return 200, {
         'probabilities': [float(p) for p in probabilities],
         'prediction': int(probabilities.argmax()),
         'feature_maps': 'data:image/png;base64,' +
-                        base64.b64encode(maps_png).decode()})
+                        base64.b64encode(maps_png).decode()}
 
   def log_message(self, format, *args):  # pylint: disable=redefined-builtin
     sys.stderr.write('%s - %s\n' % (self.address_string(), format % args))
 
 
-def make_server(checkpoint_dir, port):
+class RequestLimit(object):
+  """Counts the requests being answered; at most `limit` at once."""
+
+  def __init__(self, limit):
+    self.limit = limit
+    self.active = 0
+    self._lock = threading.Lock()
+
+  def try_enter(self):
+    with self._lock:
+      if self.active >= self.limit:
+        return False
+      self.active += 1
+      return True
+
+  def leave(self):
+    with self._lock:
+      self.active -= 1
+
+
+def make_server(checkpoint_dir, port, read_timeout=READ_TIMEOUT,
+                max_requests=MAX_REQUESTS):
   """A server on 127.0.0.1:port (0 picks a free port) with the model loaded."""
   server = http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler)
-  server.sess, server.model = mnist_model.restore(checkpoint_dir)
+  server.read_timeout = read_timeout
+  server.requests = RequestLimit(max_requests)
+  try:
+    server.sess, server.model = mnist_model.restore(checkpoint_dir)
+  except BaseException:
+    server.server_close()  # free the port: the caller never gets the server
+    raise
   return server
 
 

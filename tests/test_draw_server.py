@@ -1,0 +1,227 @@
+"""The draw-a-digit server answers every request, through real connections.
+
+Each test talks HTTP to a server on 127.0.0.1 with a trained checkpoint:
+malformed lengths and pixels get a 400 with a message, a body that never
+arrives a 408 after the read timeout, a crowd a 503, a model failure a 500;
+idle connections cannot pin it. Every socket has a timeout, so a test that
+goes wrong fails instead of hanging.
+"""
+import http.client
+import json
+import socket
+import threading
+import time
+
+from hypothesis import given, settings, strategies as st
+import pytest
+
+READ_TIMEOUT = 1.0  # seconds; short, so that the timeout tests are quick
+SOCKET_TIMEOUT = 30  # seconds a test waits for any answer before failing
+ONE_PIXEL = json.dumps({'width': 1, 'height': 1, 'pixels': [0]}).encode()
+
+
+def _start(checkpoint_dir, **options):
+  from mnist_cnn import mnist_draw_server
+  server = mnist_draw_server.make_server(checkpoint_dir, 0, **options)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  return server
+
+
+def _stop(server):
+  server.shutdown()
+  server.server_close()
+
+
+@pytest.fixture(scope='module')
+def server(mnist_trained):
+  """Read timeout 1 s, one prediction at a time."""
+  server = _start(mnist_trained['checkpoint_dir'], read_timeout=READ_TIMEOUT,
+                  max_requests=1)
+  yield server
+  _stop(server)
+
+
+def _connect(server):
+  return socket.create_connection(('127.0.0.1', server.server_address[1]),
+                                  timeout=SOCKET_TIMEOUT)
+
+
+def _request(headers, body=b''):
+  lines = ['POST /predict HTTP/1.1', 'Host: 127.0.0.1'] + [
+      '%s: %s' % header for header in headers]
+  return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + body
+
+
+def _answer(sock):
+  """(status, JSON answer) read from a connected socket."""
+  response = http.client.HTTPResponse(sock)
+  response.begin()
+  return response.status, json.loads(response.read())
+
+
+def _send(server, headers, body=b''):
+  with _connect(server) as sock:
+    sock.sendall(_request(headers, body))
+    return _answer(sock)
+
+
+def _post(server, body):
+  return _send(server, [('Content-Length', len(body))], body)
+
+
+def _drawing(pixels, width, height):
+  return json.dumps({'width': width, 'height': height,
+                     'pixels': pixels}).encode()
+
+
+def _still_serves(server):
+  status, answer = _post(server, ONE_PIXEL)
+  assert status == 200, answer
+  assert len(answer['probabilities']) == 10
+
+
+@pytest.mark.parametrize('headers, message', [
+    ([('Content-Length', '-5')], 'whole number of bytes'),
+    ([('Content-Length', 'five')], 'whole number of bytes'),
+    ([('Content-Length', '1_0')], 'whole number of bytes'),
+    ([('Content-Length', '')], 'whole number of bytes'),
+    ([], 'Content-Length header is required'),
+    ([('Content-Length', '9' * 5000)], 'too large'),
+])
+def test_bad_content_length_gets_a_400_with_a_message(server, headers,
+                                                       message):
+  # '-5' ended the handler in "read length must be non-negative" and the
+  # client got no answer; '9' * 5000 is past int()'s 4300-digit limit.
+  status, answer = _send(server, headers)
+  assert status == 400 and message in answer['error'], answer
+  _still_serves(server)
+
+
+@pytest.mark.parametrize('value', [1e308, -1, 256, 255.5, 10**400])
+def test_pixels_outside_0_255_get_a_400_that_says_the_range(server, value):
+  # 512 x 512 of 1e308 passed the finite-number check, overflowed to inf in
+  # float32 and made images.to_mnist fail with IndexError: no answer.
+  side = 512 if value == 1e308 else 2
+  pixels = [0] * (side * side - 1) + [value]
+  status, answer = _post(server, _drawing(pixels, side, side))
+  assert status == 400, answer
+  assert 'from 0 to 255' in answer['error']
+  assert 'pixel %d' % (side * side - 1) in answer['error']
+  _still_serves(server)
+
+
+@pytest.mark.parametrize('body, message', [
+    (b'[' * 100000, 'not JSON'),  # nesting past Python's recursion limit
+    (b'{"width": 1, "height": 1, "pixels": [NaN]}', 'from 0 to 255'),
+    (b'{"width": 1, "height": 1, "pixels": [-Infinity]}', 'from 0 to 255'),
+    (b'\xff\xfe not UTF-8', 'not JSON'),
+])
+def test_other_unusable_bodies_get_a_400(server, body, message):
+  status, answer = _post(server, body)
+  assert status == 400 and message in answer['error'], answer
+
+
+def test_a_blank_drawing_is_answered(server):
+  status, answer = _post(server, _drawing([255] * 16, 4, 4))
+  assert status == 200
+  assert abs(sum(answer['probabilities']) - 1) < 1e-4
+
+
+def test_a_body_shorter_than_its_length_gets_a_408_after_the_timeout(server):
+  # Used to hold a handler thread forever.
+  with _connect(server) as sock:
+    start = time.time()
+    sock.sendall(_request([('Content-Length', 100)], b'{"width": 1'))
+    status, answer = _answer(sock)
+    waited = time.time() - start
+  assert status == 408, answer
+  assert '100 bytes' in answer['error']
+  assert READ_TIMEOUT * 0.9 <= waited < SOCKET_TIMEOUT
+  _still_serves(server)
+
+
+def test_a_body_cut_short_by_the_client_gets_a_400(server):
+  with _connect(server) as sock:
+    sock.sendall(_request([('Content-Length', 100)], b'{"width": 1'))
+    sock.shutdown(socket.SHUT_WR)
+    status, answer = _answer(sock)
+  assert status == 400 and 'ended after 11 of the 100 bytes' in answer['error']
+
+
+def test_idle_connections_do_not_pin_the_server(server):
+  idle = [_connect(server) for _ in range(12)]
+  try:
+    _still_serves(server)  # answered while twelve connections say nothing
+    for sock in idle:  # and the server drops each after its read timeout
+      assert sock.recv(1024) == b''
+  finally:
+    for sock in idle:
+      sock.close()
+
+
+def test_requests_beyond_the_cap_get_a_503_and_the_server_recovers(server):
+  holder = _connect(server)
+  try:
+    holder.sendall(_request([('Content-Length', 100)], b'{'))
+    deadline = time.time() + SOCKET_TIMEOUT
+    while server.requests.active < 1:  # the holder's handler has the slot
+      assert time.time() < deadline, 'the held request never started'
+      time.sleep(0.01)
+    status, answer = _post(server, ONE_PIXEL)
+    assert status == 503 and 'busy' in answer['error'], answer
+    assert _answer(holder)[0] == 408  # the holder times out and lets go
+  finally:
+    holder.close()
+  _still_serves(server)
+
+
+def test_a_failure_in_the_model_gets_a_500_with_one_line(mnist_trained):
+  broken = _start(mnist_trained['checkpoint_dir'], read_timeout=READ_TIMEOUT)
+  try:
+    broken.sess.close()  # every prediction now fails inside TensorFlow
+    status, answer = _post(broken, ONE_PIXEL)
+  finally:
+    _stop(broken)
+  assert status == 500
+  assert answer['error'].startswith('The model could not predict: ')
+  assert '\n' not in answer['error']
+
+
+# --- Fuzzing the whole request path: any header value, any body -------------
+
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126),
+                      max_size=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=5) |
+    st.dictionaries(st.text(max_size=8), children, max_size=5), max_leaves=20)
+
+
+@st.composite
+def drawings(draw):
+  width, height = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+  fields = {
+      'width': draw(st.one_of(st.just(width), json_values)),
+      'height': draw(st.one_of(st.just(height), json_values)),
+      'pixels': draw(st.one_of(
+          st.lists(st.one_of(st.integers(0, 255), st.floats(0, 255), json_values),
+                   min_size=width * height, max_size=width * height),
+          json_values))}
+  keep = draw(st.lists(st.sampled_from(sorted(fields)), unique=True))
+  return json.dumps({name: fields[name] for name in keep}).encode()
+
+
+@settings(max_examples=max(20, settings.default.max_examples // 3))
+@given(body=st.one_of(drawings(), st.binary(max_size=200),
+                      json_values.map(lambda v: json.dumps(v).encode())),
+       length=st.one_of(st.none(), header_text))
+def test_every_request_gets_a_json_answer(server, body, length):
+  # length None: the right Content-Length; otherwise any printable value.
+  # A value naming more bytes than are sent waits out the read timeout.
+  headers = [('Content-Length', len(body) if length is None else length)]
+  status, answer = _send(server, headers, body)
+  assert status in (200, 400, 408), answer
+  if status == 200:
+    assert abs(sum(answer['probabilities']) - 1) < 1e-4
+  else:
+    assert answer['error'] and '\n' not in answer['error']
