@@ -1,0 +1,266 @@
+"""Exports a trained CIFAR-10 model for TensorFlow Serving and TensorFlow Lite.
+
+Run it (from this folder, from the repository root as
+cifar10/cifar10_export.py, or as the console script cifar10_export):
+
+  python cifar10_export.py --checkpoint_dir=/tmp/cifar10_train \
+      --export_dir=/tmp/cifar10_model [--tflite [--quantize]]
+
+Writes a TensorFlow 2 SavedModel of the newest checkpoint: the moving averages
+of the weights (as cifar10_eval.py restores them) are baked in as constants,
+and the evaluation preprocessing is inside the model, so plain
+`tf.saved_model.load(dir)` uses it in any process, without this project.
+Two signatures, each for any number N of images:
+
+* `serving_default`: `image_bytes`, a 1-D string tensor of encoded images
+  (PNG, JPEG, GIF or BMP bytes of any size, resized to 32x32 as
+  cifar10_predict does), the TensorFlow Serving convention;
+* `predict_images`: `images`, float32 [N, 32, 32, 3] pixel values 0-255.
+
+Both return `probabilities` (float32 [N, 10]), `classes` (int64 [N]) and
+`class_names` (string [N]). `saved_model_cli show --dir DIR --all` lists them.
+
+--tflite also writes DIR/model.tflite (input float32 [N, 32, 32, 3], 0-255;
+output the 10 probabilities) and --quantize DIR/model_quantized.tflite
+beside it, with dynamic-range (8-bit weight) quantisation.
+
+The export is written to a temporary folder beside --export_dir and renamed
+into place at the end, so a failed or interrupted run never leaves a
+half-written export. An existing --export_dir is refused unless --overwrite.
+"""
+import os
+import shutil
+import sys
+import tempfile
+
+if __package__ in (None, ''):
+  # Run as a file: make the cifar10 package importable from the repo root.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from cli_support import entry  # noqa: E402  (before TensorFlow: log level)
+from cli_support.errors import CommandError  # noqa: E402
+from cli_support.errors import UsageError  # noqa: E402
+
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+import tensorflow as tf2  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+from cifar10 import cifar10  # noqa: E402
+from cifar10 import use_model  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+TFLITE_FILE = 'model.tflite'
+QUANTIZED_FILE = 'model_quantized.tflite'
+_INPUT = 'pixels'
+_OUTPUT = 'probabilities'
+
+
+def define_flags():
+  flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
+                      'Folder with the trained checkpoints (the trainer\'s '
+                      '--train_dir; the newest is exported), or one '
+                      'checkpoint\'s path prefix.')
+  flags.DEFINE_string('export_dir', '/tmp/cifar10_model',
+                      'Folder to create for the SavedModel (path); it must '
+                      'not exist yet, unless --overwrite.')
+  flags.DEFINE_boolean('overwrite', False,
+                       'Replace an existing --export_dir (true/false); the '
+                       'old one is removed only once the new one is '
+                       'complete.')
+  flags.DEFINE_boolean('tflite', False,
+                       'Also write %s, float32 weights, into --export_dir '
+                       '(true/false).' % TFLITE_FILE)
+  flags.DEFINE_boolean('quantize', False,
+                       'Also write %s, with dynamic-range quantised 8-bit '
+                       'weights, into --export_dir (true/false); implies '
+                       '--tflite.' % QUANTIZED_FILE)
+  flags.DEFINE_boolean('eval_flip', False,
+                       'Bake cifar10_eval.py --eval_flip into the model: '
+                       'average the softmax outputs of each image and its '
+                       'mirror image (true/false); twice the compute.')
+  flags.DEFINE_string('data_dir', cifar10.DEFAULT_DATA_DIR,
+                      'CIFAR-10 data folder (path); only its batches.meta.txt '
+                      'is read, for the class names the model returns. '
+                      'Without one, the ten standard names are used.')
+
+
+class ExportError(CommandError):
+  """The model could not be written."""
+
+
+def frozen_graph(checkpoint_path, flip=False):
+  """(GraphDef, uses_averages): pixels (float32 [N, 32, 32, 3], 0-255) ->
+  probabilities, through the evaluation preprocessing and the network, with
+  the checkpoint's weights (its moving averages when it has them) as
+  constants."""
+  dtype = use_model.checkpoint_dtype(checkpoint_path)
+  graph = tf.Graph()
+  with graph.as_default():
+    pixels = tf.placeholder(tf.float32, [None, use_model.SIZE,
+                                         use_model.SIZE, 3], name=_INPUT)
+    tf.identity(use_model.probabilities(pixels, flip, dtype), name=_OUTPUT)
+    saver, uses_averages = use_model.saver(checkpoint_path)
+    with tf.Session(graph=graph) as sess:
+      use_model.restore(sess, saver, checkpoint_path)
+      graph_def = tf.graph_util.convert_variables_to_constants(
+          sess, graph.as_graph_def(), [_OUTPUT])
+  for node in graph_def.node:
+    # The network's local response normalisation has a custom gradient; the
+    # export is for inference only, and SavedModel cannot save that gradient
+    # for a frozen graph.
+    if '_gradient_op_type' in node.attr:
+      del node.attr['_gradient_op_type']
+  return graph_def, uses_averages
+
+
+class CifarModel(tf2.Module):
+  """The exported model: the frozen network and its two signatures."""
+
+  def __init__(self, graph_def, names):
+    super(CifarModel, self).__init__()
+    self._names = list(names)
+
+    def import_network(pixels):
+      return tf.import_graph_def(graph_def, input_map={_INPUT + ':0': pixels},
+                                 return_elements=[_OUTPUT + ':0'],
+                                 name='network')[0]
+
+    self._network = tf.wrap_function(
+        import_network,
+        [tf2.TensorSpec([None, use_model.SIZE, use_model.SIZE, 3],
+                        tf2.float32)])
+
+  def _outputs(self, pixels):
+    probabilities = self._network(pixels)
+    classes = tf2.argmax(probabilities, axis=1, output_type=tf2.int64)
+    return {'probabilities': probabilities,
+            'classes': classes,
+            'class_names': tf2.gather(tf2.constant(self._names), classes)}
+
+  @tf2.function(input_signature=[tf2.TensorSpec([None], tf2.string,
+                                                name='image_bytes')])
+  def serve_encoded(self, image_bytes):
+    return self._outputs(use_model.decode_images(image_bytes))
+
+  @tf2.function(input_signature=[tf2.TensorSpec(
+      [None, use_model.SIZE, use_model.SIZE, 3], tf2.float32, name='images')])
+  def predict_images(self, images):
+    return self._outputs(images)
+
+  @tf2.function(input_signature=[tf2.TensorSpec(
+      [None, use_model.SIZE, use_model.SIZE, 3], tf2.float32, name='images')])
+  def probabilities(self, images):
+    """The TensorFlow Lite model's function: pixels to the probabilities."""
+    return self._network(images)
+
+
+def tflite_bytes(model, quantize=False):
+  """A TensorFlow Lite flatbuffer of model.probabilities (builtin ops only)."""
+  converter = tf2.lite.TFLiteConverter.from_concrete_functions(
+      [model.probabilities.get_concrete_function()], model)
+  if quantize:
+    converter.optimizations = [tf2.lite.Optimize.DEFAULT]
+  return converter.convert()
+
+
+def write_export(model, folder, tflite=False, quantize=False):
+  """Writes the SavedModel (and .tflite files) into the new folder."""
+  tf2.saved_model.save(model, folder, signatures={
+      'serving_default': model.serve_encoded.get_concrete_function(),
+      'predict_images': model.predict_images.get_concrete_function()})
+  written = [folder]
+  for wanted, quantized, name in ((tflite or quantize, False, TFLITE_FILE),
+                                  (quantize, True, QUANTIZED_FILE)):
+    if wanted:
+      path = os.path.join(folder, name)
+      with open(path, 'wb') as f:
+        f.write(tflite_bytes(model, quantized))
+      written.append(path)
+  return written
+
+
+def folder_bytes(folder):
+  return sum(os.path.getsize(os.path.join(root, name))
+             for root, _, names in os.walk(folder) for name in names)
+
+
+def export(checkpoint_path, export_dir, names, flip=False, tflite=False,
+           quantize=False, overwrite=False):
+  """Exports into export_dir atomically; returns (uses_averages, sizes), sizes
+  a list of (what, bytes)."""
+  export_dir = os.path.abspath(export_dir)
+  if os.path.lexists(export_dir):
+    if not overwrite:
+      raise UsageError('--export_dir %s already exists: pass --overwrite to '
+                       'replace it, or name a new folder.' % export_dir)
+    if not os.path.isdir(export_dir) or os.path.islink(export_dir):
+      raise UsageError('--export_dir %s exists and is not a folder; it is '
+                       'not replaced even with --overwrite.' % export_dir)
+  parent = os.path.dirname(export_dir)
+  try:
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(
+        prefix='.%s.partial-' % os.path.basename(export_dir), dir=parent)
+  except OSError as e:
+    raise ExportError('cannot create %s: %s' % (parent, e.strerror or e))
+  try:
+    graph_def, uses_averages = frozen_graph(checkpoint_path, flip)
+    model = CifarModel(graph_def, names)
+    new = os.path.join(staging, 'model')
+    write_export(model, new, tflite, quantize)
+    sizes = [('SavedModel', folder_bytes(new))]
+    for name in (TFLITE_FILE, QUANTIZED_FILE):
+      if os.path.exists(os.path.join(new, name)):
+        sizes.append((name, os.path.getsize(os.path.join(new, name))))
+        sizes[0] = ('SavedModel', sizes[0][1] - sizes[-1][1])
+    if os.path.lexists(export_dir):  # --overwrite: swap, then remove the old.
+      old = os.path.join(staging, 'old')
+      os.rename(export_dir, old)
+      try:
+        os.rename(new, export_dir)
+      except OSError:
+        os.rename(old, export_dir)
+        raise
+    else:
+      os.rename(new, export_dir)
+  except OSError as e:
+    raise ExportError('cannot write the export to %s: %s' %
+                      (export_dir, e.strerror or e))
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  return uses_averages, sizes
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError('unexpected argument %s: cifar10_export takes only '
+                     'flags.' % argv[1])
+  # TensorFlow's INFO lines (each file it writes) and the deprecation notice
+  # of the TF1 freezing API would bury the command's own summary.
+  tf.get_logger().setLevel('ERROR')
+  logging.set_verbosity(logging.WARNING)
+  names, _ = use_model.class_names(FLAGS.data_dir)
+  checkpoint_path = use_model.latest_checkpoint(FLAGS.checkpoint_dir)
+  uses_averages, sizes = export(checkpoint_path, FLAGS.export_dir, names,
+                                FLAGS.eval_flip, FLAGS.tflite, FLAGS.quantize,
+                                FLAGS.overwrite)
+  if not uses_averages:
+    sys.stderr.write('cifar10_export: %s\n' %
+                     (use_model.RAW_WEIGHTS_NOTE % checkpoint_path))
+  print('Exported %s (%s) to %s' % (
+      checkpoint_path,
+      'moving averages of the weights' if uses_averages else 'raw weights',
+      os.path.abspath(FLAGS.export_dir)))
+  for what, size in sizes:
+    print('  %s: %d bytes' % (what, size))
+  return 0
+
+
+def run():
+  entry.run(main, define_flags, graph_mode=False)
+
+
+if __name__ == '__main__':
+  run()

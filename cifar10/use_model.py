@@ -1,0 +1,153 @@
+"""What cifar10_predict.py and cifar10_export.py share: images in, probabilities out.
+
+* `decode_images` turns encoded image files (PNG, JPEG, GIF, BMP; the content
+  decides) into float32 [N, 32, 32, 3] pixels 0-255, the size of a CIFAR-10
+  image. Both commands use it: cifar10_predict in its graph, cifar10_export
+  inside the SavedModel's `serving_default` signature.
+* `probabilities` is the evaluation preprocessing of cifar10_eval.py
+  (`cifar10_input.eval_images`: central 24x24 crop and standardisation) and
+  `cifar10.class_probabilities`, on such pixels.
+* `latest_checkpoint`, `class_names` and `restore` find and load what a
+  trained model needs, with a one-line error for each way that can fail.
+"""
+import os
+
+import tensorflow as tf2
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10
+from cifar10 import cifar10_input
+from cli_support.errors import UsageError
+
+# The ten CIFAR-10 classes, in label order (the data set's batches.meta.txt).
+CLASS_NAMES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
+               'horse', 'ship', 'truck')
+META_FILE = 'batches.meta.txt'
+SIZE = cifar10_input.ORIGINAL_SIZE
+
+RAW_WEIGHTS_NOTE = ('checkpoint %s has no moving averages of the weights; '
+                    'using its raw weights.')
+
+
+class CheckpointError(UsageError):
+  """No checkpoint, or not one of this model."""
+
+
+class ClassNamesError(UsageError):
+  """A batches.meta.txt that does not hold ten class names."""
+
+
+def latest_checkpoint(checkpoint_dir):
+  """The newest checkpoint in checkpoint_dir (or checkpoint_dir itself, if it
+  is a checkpoint's path prefix such as /tmp/cifar10_train/model.ckpt-1000)."""
+  if not os.path.isdir(checkpoint_dir):
+    if tf.train.checkpoint_exists(checkpoint_dir):
+      return checkpoint_dir
+    raise CheckpointError(
+        'checkpoint folder %s does not exist: point --checkpoint_dir at the '
+        '--train_dir of cifar10_train.' % checkpoint_dir)
+  path = tf.train.latest_checkpoint(checkpoint_dir)
+  if path is None:
+    raise CheckpointError(
+        'no checkpoint in %s: train one first (cifar10_train --train_dir=%s) '
+        'or point --checkpoint_dir at the folder that holds model.ckpt-* '
+        'files.' % (checkpoint_dir, checkpoint_dir))
+  return path
+
+
+def checkpoint_dtype(checkpoint_path):
+  """The dtype of the checkpoint's weights (float16 after --use_fp16)."""
+  try:
+    dtypes = tf.train.load_checkpoint(checkpoint_path).get_variable_to_dtype_map()
+  except (tf.errors.OpError, ValueError) as e:
+    raise CheckpointError('cannot read checkpoint %s: %s' %
+                          (checkpoint_path, error_text(e)))
+  if 'conv1/weights' not in dtypes:
+    raise CheckpointError(
+        'checkpoint %s is not a CIFAR-10 model checkpoint (it has no '
+        'conv1/weights).' % checkpoint_path)
+  return tf.as_dtype(dtypes['conv1/weights'])
+
+
+def error_text(error):
+  """The line of a TensorFlow error that says what went wrong."""
+  text = getattr(error, 'message', None) or str(error)
+  for line in text.splitlines():
+    line = line.strip()
+    if line and line != 'Graph execution error:' and not line.startswith('[['):
+      return line
+  return type(error).__name__
+
+
+def class_names(data_dir):
+  """(names, file): the names in data_dir's batches.meta.txt if there is one
+  (in cifar-10-batches-bin/ or data_dir itself), else (CLASS_NAMES, None)."""
+  if data_dir:
+    for path in (os.path.join(data_dir, cifar10_input.BATCHES_DIR, META_FILE),
+                 os.path.join(data_dir, META_FILE)):
+      if os.path.isfile(path):
+        try:
+          with open(path, 'rb') as f:
+            text = f.read().decode('utf-8')
+        except (IOError, OSError, UnicodeDecodeError) as e:
+          raise ClassNamesError('cannot read class names from %s: %s' %
+                                (path, e))
+        names = tuple(line.strip() for line in text.splitlines()
+                      if line.strip())
+        if len(names) != cifar10_input.NUM_CLASSES:
+          raise ClassNamesError(
+              '%s holds %d class names, one a line; a CIFAR-10 model has %d.'
+              % (path, len(names), cifar10_input.NUM_CLASSES))
+        return names, path
+  return CLASS_NAMES, None
+
+
+def decode_image(contents):
+  """One encoded image (scalar string) -> float32 [32, 32, 3], 0-255.
+
+  Decodes by content (PNG, JPEG, GIF's first frame, BMP; grey-scale becomes
+  RGB, alpha is dropped), then resizes to 32x32 with antialiased bilinear
+  interpolation, which averages when shrinking (a 32x32 image is unchanged).
+  """
+  image = tf2.io.decode_image(contents, channels=3, expand_animations=False)
+  image.set_shape([None, None, 3])
+  resized = tf2.image.resize(tf2.cast(image, tf2.float32), [SIZE, SIZE],
+                             method='bilinear', antialias=True)
+  return tf2.clip_by_value(resized, 0.0, 255.0)
+
+
+def decode_images(encoded):
+  """A 1-D string tensor of encoded images -> float32 [N, 32, 32, 3], 0-255."""
+  return tf2.map_fn(decode_image, encoded,
+                    fn_output_signature=tf2.TensorSpec([SIZE, SIZE, 3],
+                                                       tf2.float32))
+
+
+def probabilities(pixels, flip=False, dtype=tf.float32):
+  """float32 [N, 10] softmax of float pixels 0-255 [N, 32, 32, 3].
+
+  The evaluation preprocessing of cifar10_eval.py, then the network; builds
+  the network's variables (restore them with `saver`).
+  """
+  images = cifar10_input.eval_images(pixels)
+  if images.dtype != dtype:
+    images = tf.cast(images, dtype)
+  return cifar10.class_probabilities(images, flip)
+
+
+def saver(checkpoint_path):
+  """(tf.train.Saver, uses_averages) for the network built in this graph:
+  the moving averages of the weights, or the raw weights when the checkpoint
+  has none."""
+  mapping, uses_averages = cifar10.variables_to_restore(checkpoint_path)
+  return tf.train.Saver(mapping), uses_averages
+
+
+def restore(sess, the_saver, checkpoint_path):
+  """Restores, turning a checkpoint of another model into CheckpointError."""
+  try:
+    the_saver.restore(sess, checkpoint_path)
+  except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError,
+          tf.errors.DataLossError) as e:
+    raise CheckpointError('cannot restore %s as the CIFAR-10 model: %s' %
+                          (checkpoint_path, error_text(e)))
