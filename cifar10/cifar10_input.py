@@ -118,19 +118,27 @@ def _md5(path):
 def _safe_extract(archive_path, dest_dir):
   """Extracts a tar archive, refusing any member that would land outside dest_dir."""
   dest_root = os.path.realpath(dest_dir)
-  with tarfile.open(archive_path, 'r:gz') as tar:
-    members = tar.getmembers()
-    for member in members:
-      target = os.path.realpath(os.path.join(dest_root, member.name))
-      if not (member.isfile() or member.isdir()):
-        raise CifarDataError(
-            'Refusing to extract %s: member %r is a link or device, which the '
-            'CIFAR-10 archive never contains.' % (archive_path, member.name))
-      if os.path.commonpath([dest_root, target]) != dest_root:
-        raise CifarDataError(
-            'Refusing to extract %s: member %r would be written outside %s.' %
-            (archive_path, member.name, dest_root))
-    tar.extractall(dest_root, members=members)
+  # A damaged archive fails in tarfile (ReadError), gzip (EOFError when cut
+  # short) or the file system (a member that is both a file and a folder).
+  try:
+    with tarfile.open(archive_path, 'r:gz') as tar:
+      members = tar.getmembers()
+      for member in members:
+        target = os.path.realpath(os.path.join(dest_root, member.name))
+        if not (member.isfile() or member.isdir()):
+          raise CifarDataError(
+              'Refusing to extract %s: member %r is a link or device, which '
+              'the CIFAR-10 archive never contains.' %
+              (archive_path, member.name))
+        if os.path.commonpath([dest_root, target]) != dest_root:
+          raise CifarDataError(
+              'Refusing to extract %s: member %r would be written outside '
+              '%s.' % (archive_path, member.name, dest_root))
+      tar.extractall(dest_root, members=members)
+  except (tarfile.TarError, EOFError, OSError) as e:
+    raise CifarDataError(
+        'Cannot extract %s (%s): the archive is damaged. Delete it and run '
+        'again to download it afresh.' % (archive_path, e))
 
 
 def maybe_download_and_extract(data_dir, url=DATA_URL, md5=DATA_MD5):
