@@ -18,8 +18,6 @@ Summary of available functions:
 The network: conv1 -> pool1 -> norm1 -> conv2 -> norm2 -> pool2 -> local3 ->
 local4 -> softmax_linear; 1,068,298 parameters, ~19.5M multiply-adds per image.
 """
-from __future__ import absolute_import, division, print_function
-
 import math
 import re
 
@@ -28,6 +26,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_input
+from cli_support import entry
 
 FLAGS = flags.FLAGS
 
@@ -69,10 +68,12 @@ TOWER_NAME = 'tower'
 def define_flags():
   """Defines the flags every CIFAR-10 script shares. Call once, from run()."""
   flags.DEFINE_integer('batch_size', DEFAULT_BATCH_SIZE,
-                       'Number of images to process in a batch (images).')
+                       'Number of images to process in a batch (images).',
+                       lower_bound=1)
   flags.DEFINE_string('data_dir', DEFAULT_DATA_DIR,
                       'Path to the CIFAR-10 data directory (a folder holding '
                       'cifar-10-batches-bin/).')
+  entry.require_folder('data_dir')
   flags.DEFINE_boolean('use_fp16', False,
                        'Train the model using fp16 (true/false).')
 
@@ -195,12 +196,14 @@ def _band_lrn(x, depth_radius, bias, alpha, beta):
   return _lrn(x)
 
 
-def inference(images):
+def inference(images, lrn=local_response_normalization):
   """Build the CIFAR-10 model.
 
   Args:
     images: [batch, 24, 24, 3] float tensor from distorted_inputs() or inputs().
       The variables take the images' dtype (float16 with --use_fp16).
+    lrn: the local response normalization, called as tf.nn.lrn is (the
+      speed benchmark passes tf.nn.lrn itself to compare).
 
   Returns:
     Logits, [batch, NUM_CLASSES].
@@ -224,8 +227,7 @@ def inference(images):
   pool1 = tf.nn.max_pool(conv1, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool1')
   # norm1
-  norm1 = local_response_normalization(pool1, 4, bias=1.0, alpha=0.001 / 9.0,
-                                       beta=0.75, name='norm1')
+  norm1 = lrn(pool1, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75, name='norm1')
 
   # conv2
   with tf.variable_scope('conv2') as scope:
@@ -239,8 +241,7 @@ def inference(images):
     _activation_summary(conv2)
 
   # norm2
-  norm2 = local_response_normalization(conv2, 4, bias=1.0, alpha=0.001 / 9.0,
-                                       beta=0.75, name='norm2')
+  norm2 = lrn(conv2, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75, name='norm2')
   # pool2
   pool2 = tf.nn.max_pool(norm2, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool2')
@@ -292,6 +293,8 @@ def define_schedule_flags():
                     'smoothing; stops at the end of --fast_epochs.')
   flags.DEFINE_float('fast_epochs', DEFAULT_FAST_EPOCHS,
                      'Length of the fast schedule (epochs of 50,000 images).')
+  flags.register_validator('fast_epochs', lambda epochs: epochs > 0,
+                           message='--fast_epochs must be more than 0.')
 
 
 class Schedule(object):
@@ -411,28 +414,30 @@ def add_gradient_summaries(grads_and_vars):
       _histogram_summary(var.op.name + '/gradients', grad)
 
 
-def apply_variable_averages(apply_gradient_op, global_step,
-                            decay=MOVING_AVERAGE_DECAY):
-  """After each update, moves the shadow (evaluation) copies of the weights."""
-  variable_averages = tf.train.ExponentialMovingAverage(decay, global_step)
-  with tf.control_dependencies([apply_gradient_op]):
-    variables_averages_op = variable_averages.apply(tf.trainable_variables())
-  return variables_averages_op
-
-
 def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
-          schedule=None):
-  """Train CIFAR-10 model.
+          schedule=None, grads_and_vars=None, loss_terms=None,
+          wrap_optimizer=None):
+  """Builds the op that trains the CIFAR-10 model one step: every trainer's.
 
-  Create an optimizer and apply to all trainable variables. Add moving
-  average for all trainable variables.
+  Creates the schedule's learning rate and optimizer and the moving averages
+  of the losses (with their summaries), applies the gradients, then moves the
+  moving averages of the trainable variables, which evaluation restores.
 
   Args:
-    total_loss: Total loss from loss().
+    total_loss: Total loss from loss(); for towers, the mean over towers.
     global_step: Integer Variable counting the number of training steps
       processed.
     batch_size: images per step, which sets how many steps an epoch is.
     schedule: a Schedule (default: the tutorial's, for batch_size).
+    grads_and_vars: (gradient, variable) pairs computed by the caller, such
+      as the towers' averaged gradients; default: the gradients of
+      total_loss, computed here.
+    loss_terms: the terms of total_loss to average and summarise (default:
+      the 'losses' collection).
+    wrap_optimizer: wrap_optimizer(optimizer, variable_averages) returns an
+      optimizer wrapping the schedule's, such as the distributed trainer's
+      SyncReplicasOptimizer; that optimizer then applies the moving averages
+      of the variables itself.
 
   Returns:
     train_op: op for training.
@@ -443,20 +448,30 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
   _scalar_summary('learning_rate', lr)
 
   # Generate moving averages of all losses and associated summaries.
-  loss_averages_op = add_loss_summaries(total_loss)
+  loss_averages_op = add_loss_summaries(total_loss, loss_terms)
+
+  variable_averages = tf.train.ExponentialMovingAverage(
+      schedule.moving_average_decay, global_step)
+  opt = schedule.optimizer(lr)
+  if wrap_optimizer is not None:
+    opt = wrap_optimizer(opt, variable_averages)
 
   # Compute gradients.
-  with tf.control_dependencies([loss_averages_op]):
-    opt = schedule.optimizer(lr)
-    grads = opt.compute_gradients(total_loss)
+  if grads_and_vars is None:
+    with tf.control_dependencies([loss_averages_op]):
+      grads_and_vars = opt.compute_gradients(total_loss)
 
   # Apply gradients.
-  apply_gradient_op = opt.apply_gradients(grads, global_step=global_step)
-  add_gradient_summaries(grads)
+  apply_gradient_op = opt.apply_gradients(grads_and_vars,
+                                          global_step=global_step)
+  add_gradient_summaries(grads_and_vars)
+  if wrap_optimizer is not None:
+    return tf.group(apply_gradient_op, loss_averages_op, name='train')
 
   # Track the moving averages of all trainable variables.
-  return apply_variable_averages(apply_gradient_op, global_step,
-                                 schedule.moving_average_decay)
+  with tf.control_dependencies([apply_gradient_op]):
+    variables_averages_op = variable_averages.apply(tf.trainable_variables())
+  return tf.group(variables_averages_op, loss_averages_op, name='train')
 
 
 def variables_to_restore(checkpoint_path=None):

@@ -28,8 +28,6 @@ chief restores the latest checkpoint). Parameter servers run until killed.
 Accuracy: as cifar10_train.py per epoch; each step consumes
 batch_size x workers images. Speed: README, Speed (1 vs 2 localhost workers).
 """
-from __future__ import absolute_import, division, print_function
-
 import json
 import os
 import socket
@@ -37,11 +35,11 @@ import sys
 import time
 
 if __package__ in (None, ''):
-  # Run as a file: make the cifar10 package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support.errors import UsageError
 from absl import flags
 import tensorflow.compat.v1 as tf
 
@@ -51,7 +49,7 @@ from cifar10 import cifar10_train
 FLAGS = flags.FLAGS
 
 
-class ClusterError(ValueError):
+class ClusterError(UsageError):
   """The cluster description is incomplete or a parameter server is unreachable."""
 
 
@@ -63,10 +61,11 @@ def define_flags():
   flags.DEFINE_string('worker_hosts', '',
                       'Comma-separated host:port list of the workers.')
   flags.DEFINE_string('job_name', '', "This task's job: 'ps' or 'worker'.")
-  flags.DEFINE_integer('task_index', 0, "This task's index within its job.")
+  flags.DEFINE_integer('task_index', 0, "This task's index within its job.",
+                       lower_bound=0)
   flags.DEFINE_integer('ps_wait_secs', 60,
                        'How long a worker waits for the parameter servers '
-                       'before giving up (seconds).')
+                       'before giving up (seconds).', lower_bound=0)
 
 
 def cluster_from_flags_or_env(ps_hosts, worker_hosts, job_name, task_index,
@@ -135,21 +134,19 @@ def train_worker(server, cluster, task_index):
             FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16)
       logits = cifar10.inference(images)
       loss = cifar10.loss(logits, labels, schedule.label_smoothing)
-      lr = schedule.learning_rate(global_step)
-      cifar10._scalar_summary('learning_rate', lr)  # pylint: disable=protected-access
-      loss_averages_op = cifar10.add_loss_summaries(loss)
-      variable_averages = tf.train.ExponentialMovingAverage(
-          schedule.moving_average_decay, global_step)
-      opt = tf.train.SyncReplicasOptimizer(
-          schedule.optimizer(lr),
-          replicas_to_aggregate=num_workers,
-          total_num_replicas=num_workers,
-          variable_averages=variable_averages,
-          variables_to_average=tf.trainable_variables())
-      with tf.control_dependencies([loss_averages_op]):
-        grads = opt.compute_gradients(loss)
-      train_op = opt.apply_gradients(grads, global_step=global_step)
-      cifar10.add_gradient_summaries(grads)
+      sync = []
+
+      def synchronise(optimizer, variable_averages):
+        sync.append(tf.train.SyncReplicasOptimizer(
+            optimizer,
+            replicas_to_aggregate=num_workers,
+            total_num_replicas=num_workers,
+            variable_averages=variable_averages,
+            variables_to_average=tf.trainable_variables()))
+        return sync[0]
+
+      train_op = cifar10.train(loss, global_step, schedule=schedule,
+                               wrap_optimizer=synchronise)
     config = tf.ConfigProto(
         allow_soft_placement=True,
         # Talk to the parameter servers and this worker only, so a worker
@@ -158,20 +155,16 @@ def train_worker(server, cluster, task_index):
     cifar10_train.run_training(
         train_op, loss, FLAGS.batch_size, config=config, master=server.target,
         is_chief=is_chief,
-        extra_hooks=[opt.make_session_run_hook(is_chief, num_tokens=0)],
+        extra_hooks=[sync[0].make_session_run_hook(is_chief, num_tokens=0)],
         last_step=last_step)
 
 
 def main(argv=None):  # pylint: disable=unused-argument
-  program = 'cifar10_distributed_train'
-  try:
-    cluster, job_name, task_index = cluster_from_flags_or_env(
-        FLAGS.ps_hosts, FLAGS.worker_hosts, FLAGS.job_name, FLAGS.task_index,
-        os.environ.get('TF_CONFIG', ''))
-    if job_name == 'worker':
-      wait_for_parameter_servers(cluster['ps'], FLAGS.ps_wait_secs)
-  except ClusterError as e:
-    sys.exit('%s: error: %s' % (program, e))
+  cluster, job_name, task_index = cluster_from_flags_or_env(
+      FLAGS.ps_hosts, FLAGS.worker_hosts, FLAGS.job_name, FLAGS.task_index,
+      os.environ.get('TF_CONFIG', ''))
+  if job_name == 'worker':
+    wait_for_parameter_servers(cluster['ps'], FLAGS.ps_wait_secs)
   server = tf.train.Server(tf.train.ClusterSpec(cluster), job_name=job_name,
                            task_index=task_index)
   if job_name == 'ps':
@@ -183,15 +176,11 @@ def main(argv=None):  # pylint: disable=unused-argument
   if task_index != 0:
     # Only the chief may delete the shared checkpoints.
     FLAGS.fresh = False
-  cifar10_train.train_main(lambda: train_worker(server, cluster, task_index),
-                           program)
+  cifar10_train.train_main(lambda: train_worker(server, cluster, task_index))
 
 
 def run():
-  tf.disable_eager_execution()
-  tf.get_logger().propagate = False  # Otherwise absl prints each line twice.
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

@@ -17,8 +17,6 @@ figure), 0.87 after `cifar10_train.py --schedule=fast` with --eval_flip; the
 README has the curves measured on a 2-core CPU. Speed: the 10,000 test images
 take ~1.6 s on 2 CPU cores (~3 s with --eval_flip), plus ~3 s to start.
 """
-from __future__ import absolute_import, division, print_function
-
 import math
 import os
 import sys
@@ -26,11 +24,10 @@ import time
 from datetime import datetime
 
 if __package__ in (None, ''):
-  # Run as a file: make the cifar10 package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import tensorflow.compat.v1 as tf
 
@@ -47,16 +44,18 @@ def define_flags():
   cifar10.define_flags()
   flags.DEFINE_string('eval_dir', '/tmp/cifar10_eval',
                       'Directory where to write event logs.')
+  entry.require_folder('eval_dir')
   flags.DEFINE_string('eval_data', 'test',
                       "Either 'test' (the 10,000 test images) or 'train_eval' "
                       '(the training images).')
   flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
                       'Directory where to read model checkpoints.')
+  entry.require_folder('checkpoint_dir')
   flags.DEFINE_integer('eval_interval_secs', 60 * 5,
-                       'How often to run the eval (seconds).')
+                       'How often to run the eval (seconds).', lower_bound=0)
   flags.DEFINE_integer('num_examples', 10000,
                        'Number of examples to run (examples, each counted '
-                       'once).')
+                       'once).', lower_bound=1)
   flags.DEFINE_boolean('run_once', False,
                        'Whether to run eval only once (true/false).')
   flags.DEFINE_boolean('eval_flip', False,
@@ -171,18 +170,14 @@ def evaluate():
 
 def main(argv=None):  # pylint: disable=unused-argument
   tf.gfile.MakeDirs(FLAGS.eval_dir)
-  try:
-    cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
-    return evaluate()
-  except cifar10_input.CifarDataError as e:
-    sys.exit('cifar10_eval: error: %s' % e)
+  print('Precision @ 1 summaries go to %s; to watch them, run '
+        '`tensorboard --logdir=%s`.' % (FLAGS.eval_dir, FLAGS.eval_dir))
+  cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
+  return evaluate()
 
 
 def run():
-  tf.disable_eager_execution()
-  tf.get_logger().propagate = False  # Otherwise absl prints each line twice.
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

@@ -10,8 +10,6 @@ blue bytes of a 32x32 image in row-major order.
 * `check_data_files` looks at every file before a pipeline is built, so a bad
   file is a clear error at start-up instead of a hung or crashed queue runner.
 """
-from __future__ import absolute_import, division, print_function
-
 import hashlib
 import os
 import sys
@@ -20,6 +18,8 @@ import tarfile
 import numpy as np
 import tensorflow.compat.v1 as tf
 from six.moves import urllib
+
+from cli_support.errors import UsageError
 
 # Process images of this size. The original images are 32 x 32; the tutorial
 # crops them to 24 x 24, which cuts the compute by ~44% for a small loss.
@@ -36,6 +36,9 @@ IMAGE_BYTES = ORIGINAL_SIZE * ORIGINAL_SIZE * 3
 RECORD_BYTES = LABEL_BYTES + IMAGE_BYTES
 
 BATCHES_DIR = 'cifar-10-batches-bin'
+# The classes in label order, as the data set's batches.meta.txt lists them.
+CLASS_NAMES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
+               'horse', 'ship', 'truck')
 TRAIN_FILES = ['data_batch_%d.bin' % i for i in range(1, 6)]
 TEST_FILES = ['test_batch.bin']
 
@@ -43,14 +46,14 @@ DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
 DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 
 # Queue-runner threads that read and distort training batches. The tutorial
-# used 16 (one image per step). Batched, one thread already delivers ~38,000
-# images/sec on 2 cores, 16 times what training consumes, and the trainer ran
-# at the same speed with 1, 2 or 4 (scripts/benchmark_speed.py, part 1); the
-# second thread is headroom for a busy machine.
+# used 16 (one image per step). Batched, one thread already delivers many
+# times what training consumes, and the trainer ran at the same speed with 1,
+# 2 or 4 (scripts/benchmark_speed.py, part 1; README, Speed); the second
+# thread is headroom for a busy machine.
 NUM_PREPROCESS_THREADS = 2
 
 
-class CifarDataError(ValueError):
+class CifarDataError(UsageError):
   """The CIFAR-10 data is missing or is not in the CIFAR-10 binary format."""
 
 
@@ -101,6 +104,21 @@ def check_data_files(filenames):
            os.path.basename(DATA_URL)))
     total += len(labels)
   return total
+
+
+def read_records(filename):
+  """The records of one binary file, uint8 [N, RECORD_BYTES], once checked.
+
+  Raises CifarDataError as check_data_files does.
+  """
+  check_data_files([filename])
+  return np.fromfile(filename, np.uint8).reshape(-1, RECORD_BYTES)
+
+
+def record_images(records):
+  """uint8 [N, 32, 32, 3] images of records from read_records."""
+  return records[:, LABEL_BYTES:].reshape(
+      -1, 3, ORIGINAL_SIZE, ORIGINAL_SIZE).transpose(0, 2, 3, 1)
 
 
 # ----------------------------------------------------------------------------
@@ -255,6 +273,20 @@ def apply_distortions(images, offset_y, offset_x, flip, brightness_delta,
   return tf.image.per_image_standardization(images)
 
 
+def distort_image(image):
+  """The tutorial's distortions of one [32, 32, 3] image, with tf.image.
+
+  The form the tutorial's queue runners and a tf.data map use, one image at
+  a time; distort_images is the same for a whole batch in a few ops.
+  """
+  image = tf.image.random_crop(tf.cast(image, tf.float32),
+                               [IMAGE_SIZE, IMAGE_SIZE, 3])
+  image = tf.image.random_flip_left_right(image)
+  image = tf.image.random_brightness(image, max_delta=63)
+  image = tf.image.random_contrast(image, lower=0.2, upper=1.8)
+  return tf.image.per_image_standardization(image)
+
+
 def distort_images(images):
   """Random crop, flip, brightness and contrast of each image of a uint8 batch."""
   count = tf.shape(images)[0]
@@ -278,12 +310,14 @@ def eval_images(images):
   return tf.image.per_image_standardization(images)
 
 
-def distorted_inputs(data_dir, batch_size):
+def distorted_inputs(data_dir, batch_size,
+                     num_threads=NUM_PREPROCESS_THREADS):
   """Construct distorted input for CIFAR training using the Reader ops.
 
   Args:
     data_dir: path to the CIFAR-10 data directory (holding cifar-10-batches-bin/).
     batch_size: number of images per batch.
+    num_threads: queue-runner threads reading and distorting batches.
 
   Returns:
     images: 4D float32 tensor of [batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
@@ -319,7 +353,7 @@ def distorted_inputs(data_dir, batch_size):
     images, label_batch = tf.train.shuffle_batch(
         [float_images, labels],
         batch_size=batch_size,
-        num_threads=NUM_PREPROCESS_THREADS,
+        num_threads=num_threads,
         capacity=min_queue_examples + 3 * batch_size,
         min_after_dequeue=min_queue_examples,
         enqueue_many=True)

@@ -22,18 +22,15 @@ after its 2017 input fix; on a 2-core CPU two towers are no faster than one
 (README, Speed). The log line reports examples/sec over all towers and
 sec/batch per tower, as the original did.
 """
-from __future__ import absolute_import, division, print_function
-
 import os
 import re
 import sys
 
 if __package__ in (None, ''):
-  # Run as a file: make the cifar10 package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import tensorflow.compat.v1 as tf
 
@@ -45,7 +42,8 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   cifar10_train.define_flags()
-  flags.DEFINE_integer('num_gpus', 1, 'How many GPUs to use (towers).')
+  flags.DEFINE_integer('num_gpus', 1, 'How many GPUs to use (towers).',
+                       lower_bound=1)
 
 
 def tower_devices(num_towers, num_gpus_available):
@@ -142,8 +140,6 @@ def build_train_op(images, labels, devices, global_step, batch_size,
   num_towers = len(devices)
   if schedule is None:
     schedule = cifar10.Schedule('tutorial', batch_size * num_towers)
-  lr = schedule.learning_rate(global_step)
-  opt = schedule.optimizer(lr)
 
   image_splits = tf.split(images, num_towers)
   label_splits = tf.split(labels, num_towers)
@@ -161,19 +157,16 @@ def build_train_op(images, labels, devices, global_step, batch_size,
           tower_terms.append(terms)
           # Reuse variables for the next tower.
           tf.get_variable_scope().reuse_variables()
-          tower_grads.append(opt.compute_gradients(loss))
+          variables = tf.trainable_variables()
+          tower_grads.append(list(zip(tf.gradients(loss, variables),
+                                      variables)))
           last_scope = scope
 
   # Synchronisation point: the mean gradient over all towers.
   grads = average_gradients(tower_grads)
   total_loss, terms = _losses_across_towers(tower_terms)
-  loss_averages_op = cifar10.add_loss_summaries(total_loss, terms)
-  cifar10._scalar_summary('learning_rate', lr)  # pylint: disable=protected-access
-  apply_gradient_op = opt.apply_gradients(grads, global_step=global_step)
-  cifar10.add_gradient_summaries(grads)
-  variables_averages_op = cifar10.apply_variable_averages(
-      apply_gradient_op, global_step, schedule.moving_average_decay)
-  train_op = tf.group(variables_averages_op, loss_averages_op)
+  train_op = cifar10.train(total_loss, global_step, schedule=schedule,
+                           grads_and_vars=grads, loss_terms=terms)
 
   # Every tower made the same summaries: keep the last tower's and the rest.
   summaries = [s for s in tf.get_collection(tf.GraphKeys.SUMMARIES)
@@ -211,16 +204,11 @@ def train():
 
 
 def main(argv=None):  # pylint: disable=unused-argument
-  if FLAGS.num_gpus < 1:
-    sys.exit('cifar10_multi_gpu_train: error: --num_gpus must be at least 1.')
-  cifar10_train.train_main(train, 'cifar10_multi_gpu_train')
+  cifar10_train.train_main(train)
 
 
 def run():
-  tf.disable_eager_execution()
-  tf.get_logger().propagate = False  # Otherwise absl prints each line twice.
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

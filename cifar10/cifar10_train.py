@@ -21,19 +21,18 @@ latest checkpoint there (the global step continues). Use --fresh to start over.
 Checkpoints are written atomically, so killing the trainer at any moment leaves
 the previous checkpoint readable by cifar10_eval.py.
 """
-from __future__ import absolute_import, division, print_function
-
 import os
 import sys
 import time
 from datetime import datetime
 
 if __package__ in (None, ''):
-  # Run as a file: make the cifar10 package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support.errors import CommandError
+from cli_support.errors import UsageError
 from absl import flags
 import tensorflow.compat.v1 as tf
 
@@ -48,21 +47,24 @@ def define_flags():
   cifar10.define_schedule_flags()
   flags.DEFINE_string('train_dir', '/tmp/cifar10_train',
                       'Directory where to write event logs and checkpoints.')
+  entry.require_folder('train_dir')
   flags.DEFINE_integer('max_steps', 1000000,
                        'Number of batches to run (steps, counted across '
-                       'resumed runs).')
+                       'resumed runs).', lower_bound=0)
   flags.DEFINE_boolean('log_device_placement', False,
                        'Whether to log device placement (true/false).')
   flags.DEFINE_integer('log_frequency', 10,
-                       'How often to log results to the console (steps).')
+                       'How often to log results to the console (steps).',
+                       lower_bound=1)
   flags.DEFINE_boolean('fresh', False,
                        'Delete --train_dir and start from step 0 instead of '
                        'resuming from its latest checkpoint (true/false).')
   flags.DEFINE_integer('save_checkpoint_secs', 600,
                        'How often to save a checkpoint (seconds); one is '
-                       'always saved at the last step.')
+                       'always saved at the last step.', lower_bound=1)
   flags.DEFINE_integer('save_summaries_steps', 100,
-                       'How often to write TensorBoard summaries (steps).')
+                       'How often to write TensorBoard summaries (steps).',
+                       lower_bound=1)
 
 
 class _LoggerHook(tf.train.SessionRunHook):
@@ -104,7 +106,7 @@ class _LoggerHook(tf.train.SessionRunHook):
       sys.stdout.flush()
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UsageError):
   """The checkpoint to resume from lacks variables this graph has."""
 
 
@@ -215,31 +217,26 @@ def prepare_train_dir():
   if FLAGS.fresh and tf.gfile.Exists(FLAGS.train_dir):
     tf.gfile.DeleteRecursively(FLAGS.train_dir)
   tf.gfile.MakeDirs(FLAGS.train_dir)
+  print('Checkpoints and summaries go to %s; to watch training, run '
+        '`tensorboard --logdir=%s`.' % (FLAGS.train_dir, FLAGS.train_dir))
 
 
-def train_main(train_fn, program):
+def train_main(train_fn):
   """What every trainer's main() does around its train_fn."""
   prepare_train_dir()
+  cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
   try:
-    cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
     train_fn()
-  except cifar10_input.CifarDataError as e:
-    sys.exit('%s: error: %s' % (program, e))
-  except CheckpointMismatchError as e:
-    sys.exit('%s: error: %s' % (program, e))
   except tf.train.NanLossDuringTrainingError:
-    sys.exit('Model diverged with loss = NaN')
+    raise CommandError('Model diverged with loss = NaN')
 
 
 def main(argv=None):  # pylint: disable=unused-argument
-  train_main(train, 'cifar10_train')
+  train_main(train)
 
 
 def run():
-  tf.disable_eager_execution()
-  tf.get_logger().propagate = False  # Otherwise absl prints each line twice.
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

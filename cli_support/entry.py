@@ -14,13 +14,43 @@ repository root on sys.path itself: that is the one line of start-up that
 cannot live here.
 """
 import os
+import re
 import sys
+import tempfile
 
 # TensorFlow reads this once, when its C++ library loads: it must be set
 # before the command imports tensorflow, so it is set when this module loads.
 # It keeps TensorFlow's start-up chatter (CPU feature and oneDNN notices) off
 # the console; a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+# Two notices TensorFlow's C++ libraries print while loading, before any
+# log level applies: that logging is not set up yet, and that there is no
+# CUDA driver (on a machine without a GPU, which is expected).
+_LOAD_NOTICES = re.compile(r'All log messages before absl::InitializeLog|'
+                           r'cudart_stub\.cc:\d+\] Could not find cuda drivers')
+
+
+def _import_tensorflow_quietly():
+  """Imports TensorFlow, passing on whatever it prints but _LOAD_NOTICES."""
+  if 'tensorflow' in sys.modules or os.environ['TF_CPP_MIN_LOG_LEVEL'] < '1':
+    return
+  sys.stderr.flush()
+  saved_stderr = os.dup(2)
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+    finally:
+      os.dup2(saved_stderr, 2)
+      os.close(saved_stderr)
+      captured.seek(0)
+      for line in captured.read().decode('utf-8', 'replace').splitlines():
+        if not _LOAD_NOTICES.search(line):
+          sys.stderr.write(line + '\n')
+
+
+_import_tensorflow_quietly()
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
@@ -45,6 +75,13 @@ def fail(message, status=2, program=None):
   sys.stderr.write('%s: error: %s\n' % (program or program_name(), message))
   sys.stderr.flush()
   sys.exit(status)
+
+
+def require_folder(flag_name):
+  """Makes a path flag that names an existing file a flag error."""
+  flags.register_validator(
+      flag_name, lambda path: not (path and os.path.isfile(path)),
+      message='--%s must be a folder, but that path is a file.' % flag_name)
 
 
 def _adopt_command_flags(before):
