@@ -1,17 +1,15 @@
 """CIFAR-10 binary records -> class folders of PNGs, and class filtering.
 
-A record is 1 label byte followed by 3072 bytes: the R, G and B planes of a
-32x32 image.
+The records are read and checked by cifar10.cifar10_input.
 """
 import os
 
 import numpy as np
 
+from cifar10.cifar10_input import CLASS_NAMES
+from cifar10.cifar10_input import read_records
+from cifar10.cifar10_input import record_images
 from image_retraining.errors import RetrainError
-
-CLASS_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
-               'horse', 'ship', 'truck']
-RECORD_BYTES = 1 + 32 * 32 * 3
 
 
 def parse_classes(spec):
@@ -30,26 +28,6 @@ def parse_classes(spec):
   return sorted(set(out))
 
 
-def read_records(path):
-  """uint8 records [N, 3073] of one binary batch file."""
-  if not os.path.isfile(path):
-    raise RetrainError("CIFAR-10 file '%s' not found." % path)
-  data = np.fromfile(path, np.uint8)
-  if data.size == 0 or data.size % RECORD_BYTES:
-    raise RetrainError("'%s' is not a CIFAR-10 binary batch (%d bytes is not "
-                       "a multiple of %d)." % (path, data.size, RECORD_BYTES))
-  records = data.reshape(-1, RECORD_BYTES)
-  if records[:, 0].max() >= 10:
-    raise RetrainError("'%s' has label bytes above 9: not CIFAR-10 binary." %
-                       path)
-  return records
-
-
-def to_image(record):
-  """Record -> uint8 [32, 32, 3]."""
-  return record[1:].reshape(3, 32, 32).transpose(1, 2, 0)
-
-
 def write_folders(paths, output_dir, classes, per_class=None, offset=0):
   """Writes images of `classes` as output_dir/<class name>/<file>_<i>.png.
 
@@ -61,7 +39,9 @@ def write_folders(paths, output_dir, classes, per_class=None, offset=0):
   written = {CLASS_NAMES[c]: 0 for c in classes}
   for path in paths:
     stem = os.path.splitext(os.path.basename(path))[0]
-    for index, record in enumerate(read_records(path)):
+    records = read_records(path)
+    for index, (record, image) in enumerate(zip(records,
+                                                record_images(records))):
       label = int(record[0])
       if label not in seen:
         continue
@@ -75,7 +55,7 @@ def write_folders(paths, output_dir, classes, per_class=None, offset=0):
       os.makedirs(folder, exist_ok=True)
       with open(os.path.join(folder, '%s_%05d.png' % (stem, index)),
                 'wb') as f:
-        f.write(tf.io.encode_png(to_image(record)).numpy())
+        f.write(tf.io.encode_png(image).numpy())
       written[name] += 1
   return written
 

@@ -1,5 +1,6 @@
-"""The one error class the retraining commands turn into a one-line message."""
+"""The error the retraining commands raise for bad input."""
+from cli_support.errors import UsageError
 
 
-class RetrainError(Exception):
-  """Bad input to image retraining: reported as one line, exit status 1."""
+class RetrainError(UsageError):
+  """Bad input to image retraining: one `prog: error:` line, exit status 2."""

@@ -1,174 +1,165 @@
-"""Trains a new softmax layer on bottlenecks and exports it as a SavedModel.
+"""Retrains a new top layer on your own image folders (transfer learning).
 
-The layer is built as tf.compat.v1 graph code (placeholders, a session and
-FileWriter summaries, as in the original retrain.py); the exported SavedModel
-chains the feature extractor and the trained layer behind one signature:
-float images [N, H, W, 3] in [0, 1] -> `final_result` probabilities [N, C].
+Run it (from this folder, from the repository root as
+image_retraining/retrain.py, or as the console script retrain):
+
+  python image_retraining/retrain.py --image_dir DIR --tfhub_module MODULE \
+      --saved_model_dir OUT --output_labels OUT/labels.txt
+
+MODULE is a TF Hub handle (needs tensorflow_hub + internet) or a local
+feature-vector SavedModel (e.g. from export_cifar10_features.py). Each
+image's features are computed once and cached in --bottleneck_dir, so a
+re-run, or thousands of steps of the final layer, take little time. Accuracy
+depends on the extractor (README, Image retraining, has a measured run).
 """
 import os
 import sys
 
-import numpy as np
-import tensorflow as tf
-import tensorflow.compat.v1 as tf1
+if __package__ in (None, ''):
+  # Run as a file: make the packages importable from the repo root.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from image_retraining import features
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from absl import flags
+
 from image_retraining.errors import RetrainError
 
-
-def _sample(rng, n, batch_size):
-  if batch_size < 0 or batch_size >= n:
-    return np.arange(n)
-  return rng.choice(n, batch_size, replace=False)
+FLAGS = flags.FLAGS
 
 
-def build_graph(bottleneck_size, class_count, learning_rate):
-  """The original's final layer: dense + softmax, GD on cross entropy."""
-  graph = tf1.Graph()
-  with graph.as_default():
-    x = tf1.placeholder(tf1.float32, [None, bottleneck_size],
-                        name='BottleneckInputPlaceholder')
-    y = tf1.placeholder(tf1.int64, [None], name='GroundTruthInput')
-    with tf1.variable_scope('final_retrain_ops'):
-      w = tf1.get_variable(
-          'final_weights', [bottleneck_size, class_count],
-          initializer=tf1.truncated_normal_initializer(stddev=0.001))
-      b = tf1.get_variable('final_biases', [class_count],
-                           initializer=tf1.zeros_initializer())
-      logits = tf1.matmul(x, w) + b
-      tf1.summary.histogram('pre_activations', logits)
-    probs = tf1.nn.softmax(logits, name='final_result')
-    loss = tf1.losses.sparse_softmax_cross_entropy(labels=y, logits=logits)
-    tf1.summary.scalar('cross_entropy', loss)
-    train_op = tf1.train.GradientDescentOptimizer(learning_rate).minimize(loss)
-    prediction = tf1.argmax(probs, 1)
-    accuracy = tf1.reduce_mean(tf1.cast(tf1.equal(prediction, y), tf1.float32))
-    tf1.summary.scalar('accuracy', accuracy)
-    merged = tf1.summary.merge_all()
-    init = tf1.global_variables_initializer()
-  return dict(graph=graph, x=x, y=y, w=w, b=b, loss=loss, train_op=train_op,
-              prediction=prediction, accuracy=accuracy, merged=merged,
-              init=init)
+def define_flags():
+  """Defines the original retrain.py flags (idempotent)."""
+  if 'image_dir' in FLAGS:
+    return
+  from image_retraining import features  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string('image_dir', '', 'Folder of labelled images: one '
+                      'sub-folder (category) of PNG/JPEG files each (path).')
+  flags.DEFINE_string('output_graph', '', 'Also save the retrained SavedModel '
+                      'here (a directory path; the original wrote a frozen '
+                      '.pb); empty: only --saved_model_dir.')
+  flags.DEFINE_string('output_labels', '/tmp/output_labels.txt',
+                      'Where to write the labels, one per line (path).')
+  flags.DEFINE_string('summaries_dir', '/tmp/retrain_logs',
+                      'TensorBoard summaries, sub-dirs train/ and validation/ '
+                      '(path; empty: none).')
+  flags.DEFINE_integer('how_many_training_steps', 4000,
+                       'Training steps (batches).', lower_bound=0)
+  flags.DEFINE_float('learning_rate', 0.01, 'Gradient descent learning rate '
+                     '(per step).')
+  flags.register_validator('learning_rate', lambda rate: rate > 0,
+                           message='--learning_rate must be more than 0.')
+  flags.DEFINE_integer('testing_percentage', 10,
+                       'Images used as a test set (percent).',
+                       lower_bound=0, upper_bound=100)
+  flags.DEFINE_integer('validation_percentage', 10,
+                       'Images used as a validation set (percent).',
+                       lower_bound=0, upper_bound=100)
+  flags.DEFINE_integer('eval_step_interval', 10,
+                       'Evaluate every this many steps (steps).',
+                       lower_bound=1)
+  flags.DEFINE_integer('train_batch_size', 100, 'Training batch (images).',
+                       lower_bound=1)
+  flags.DEFINE_integer('test_batch_size', -1,
+                       'Test images scored at the end (images; -1: all).')
+  flags.DEFINE_integer('validation_batch_size', 100, 'Validation images per '
+                       'evaluation (images; -1: all).')
+  for name in ('test_batch_size', 'validation_batch_size'):
+    flags.register_validator(name, lambda size: size == -1 or size >= 1,
+                             message='--%s must be -1 (all) or at least 1.'
+                             % name)
+  flags.DEFINE_bool('print_misclassified_test_images', False,
+                    'List the test images that were misclassified (bool).')
+  flags.DEFINE_string('bottleneck_dir', '/tmp/bottleneck',
+                      'Cache of bottleneck text files (path).')
+  flags.DEFINE_string('final_tensor_name', 'final_result',
+                      'Output name of the probabilities in the SavedModel '
+                      'signature (name).')
+  flags.DEFINE_bool('flip_left_right', False,
+                    'Randomly mirror training images (bool).')
+  flags.DEFINE_integer('random_crop', 0,
+                       'Margin randomly cropped off training images (percent).',
+                       lower_bound=0, upper_bound=99)
+  flags.DEFINE_integer('random_scale', 0,
+                       'Random upscaling of training images (percent).',
+                       lower_bound=0)
+  flags.DEFINE_integer('random_brightness', 0,
+                       'Random brightness change of training images (percent).',
+                       lower_bound=0, upper_bound=100)
+  flags.DEFINE_string('tfhub_module', features.DEFAULT_MODULE,
+                      'Feature-vector model: a TF Hub handle (needs '
+                      'tensorflow_hub and internet) or a local SavedModel '
+                      'directory (path or URL).')
+  flags.DEFINE_string('saved_model_dir', '/tmp/retrained_model',
+                      'Where to export the retrained SavedModel (new '
+                      'directory path).')
+  flags.DEFINE_integer('bottleneck_batch_size', 32, 'Images featurised per '
+                       'batch when filling the cache (images).', lower_bound=1)
+  flags.DEFINE_integer('random_seed', 0, 'Seed for batch sampling (int).')
 
 
-def train(train_set, val_set, test_set, class_count, how_many_training_steps=4000,
-          learning_rate=0.01, train_batch_size=100, eval_step_interval=10,
-          validation_batch_size=100, test_batch_size=-1, summaries_dir=None,
-          fresh_train_batch=None, seed=0, out=sys.stdout):
-  """Trains; returns dict(weights, biases, test_accuracy, misclassified).
-
-  Sets are (features [N, D], labels [N], names). fresh_train_batch, when given,
-  is called each step with sampled training indices and returns distorted
-  features for them (bypassing the cached training features).
-  """
-  now = lambda: __import__('datetime').datetime.now().strftime(
-      '%Y-%m-%d %H:%M:%S')
-  rng = np.random.RandomState(seed)
-  train_x, train_y, _ = train_set
-  g = build_graph(train_x.shape[1], class_count, learning_rate)
-  # Not `with sess:` -- that would make the graph the default one and turn
-  # the eager feature extraction of distortions into graph ops.
-  sess = tf1.Session(graph=g['graph'])
-  try:
-    sess.run(g['init'])
-    writers = {}
-    if summaries_dir:
-      with g['graph'].as_default():  # FileWriter refuses eager mode
-        writers['train'] = tf1.summary.FileWriter(
-            os.path.join(summaries_dir, 'train'), g['graph'])
-        writers['validation'] = tf1.summary.FileWriter(
-            os.path.join(summaries_dir, 'validation'))
-    for step in range(how_many_training_steps):
-      idx = _sample(rng, len(train_y), train_batch_size)
-      xs = fresh_train_batch(idx) if fresh_train_batch else train_x[idx]
-      feed = {g['x']: xs, g['y']: train_y[idx]}
-      summary, _ = sess.run([g['merged'], g['train_op']], feed)
-      if 'train' in writers:
-        writers['train'].add_summary(summary, step)
-      is_last = step + 1 == how_many_training_steps
-      if (step % eval_step_interval) == 0 or is_last:
-        acc, loss = sess.run([g['accuracy'], g['loss']], feed)
-        out.write('%s: Step %d: Train accuracy = %.1f%%\n' %
-                  (now(), step, acc * 100))
-        out.write('%s: Step %d: Cross entropy = %f\n' % (now(), step, loss))
-        val_x, val_y, _ = val_set
-        if len(val_y):
-          vidx = _sample(rng, len(val_y), validation_batch_size)
-          summary, vacc = sess.run(
-              [g['merged'], g['accuracy']],
-              {g['x']: val_x[vidx], g['y']: val_y[vidx]})
-          if 'validation' in writers:
-            writers['validation'].add_summary(summary, step)
-          out.write('%s: Step %d: Validation accuracy = %.1f%% (N=%d)\n' %
-                    (now(), step, vacc * 100, len(vidx)))
-        out.flush()
-    for writer in writers.values():
-      writer.close()
-    test_x, test_y, test_names = test_set
-    result = dict(misclassified=[], test_accuracy=None)
-    if len(test_y):
-      tidx = _sample(rng, len(test_y), test_batch_size)
-      tacc, pred = sess.run([g['accuracy'], g['prediction']],
-                            {g['x']: test_x[tidx], g['y']: test_y[tidx]})
-      out.write('Final test accuracy = %.1f%% (N=%d)\n' %
-                (tacc * 100, len(tidx)))
-      result['test_accuracy'] = float(tacc)
-      result['misclassified'] = [(test_names[i], int(p), int(test_y[i]))
-                                 for i, p in zip(tidx, pred)
-                                 if p != test_y[i]]
-    else:
-      out.write('No testing images: skipping the final test accuracy.\n')
-    result['weights'], result['biases'] = sess.run([g['w'], g['b']])
-  finally:
-    sess.close()
-  return result
+def main(argv):
+  del argv  # Unused.
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from image_retraining import bottlenecks, distortions, features, final_layer, split  # pylint: disable=g-import-not-at-top,multiple-imports
+  if not FLAGS.image_dir:
+    raise RetrainError('--image_dir is required.')
+  image_lists = split.create_image_lists(
+      FLAGS.image_dir, FLAGS.testing_percentage, FLAGS.validation_percentage)
+  labels = list(image_lists)
+  print('Found %d categories: %s' % (len(labels), ', '.join(
+      '%s (%d train, %d validation, %d test)' % (
+          l, len(e['training']), len(e['validation']), len(e['testing']))
+      for l, e in image_lists.items())))
+  extractor = features.FeatureExtractor(FLAGS.tfhub_module)
+  vectors, stats = bottlenecks.cache_bottlenecks(
+      image_lists, FLAGS.image_dir, FLAGS.bottleneck_dir, extractor,
+      batch_size=FLAGS.bottleneck_batch_size)
+  print('Bottlenecks: %(created)d created, %(reused)d reused from cache, '
+        '%(corrupt)d corrupt recomputed, %(unreadable)d unreadable skipped.'
+        % stats)
+  sets = {c: bottlenecks.stack_set(vectors, image_lists, c)
+          for c in ('training', 'validation', 'testing')}
+  fresh = None
+  options = dict(flip_left_right=FLAGS.flip_left_right,
+                 random_crop=FLAGS.random_crop, random_scale=FLAGS.random_scale,
+                 random_brightness=FLAGS.random_brightness)
+  if distortions.should_distort(**options):
+    rng = np.random.RandomState(FLAGS.random_seed)
+    paths = [os.path.join(FLAGS.image_dir, n)
+             for n in sets['training'][2]]
+    print('Distortions on: computing fresh training features every step '
+          '(slow).')
+    fresh = lambda idx: distortions.distorted_features(
+        [paths[i] for i in idx], extractor, options, rng)
+  result = final_layer.train(
+      sets['training'], sets['validation'], sets['testing'], len(labels),
+      how_many_training_steps=FLAGS.how_many_training_steps,
+      learning_rate=FLAGS.learning_rate,
+      train_batch_size=FLAGS.train_batch_size,
+      eval_step_interval=FLAGS.eval_step_interval,
+      validation_batch_size=FLAGS.validation_batch_size,
+      test_batch_size=FLAGS.test_batch_size,
+      summaries_dir=FLAGS.summaries_dir or None,
+      fresh_train_batch=fresh, seed=FLAGS.random_seed)
+  if FLAGS.print_misclassified_test_images:
+    print('=== MISCLASSIFIED TEST IMAGES ===')
+    for name, predicted, _ in result['misclassified']:
+      print('%70s  %s' % (name, labels[predicted]))
+  for directory in [FLAGS.saved_model_dir] + (
+      [FLAGS.output_graph] if FLAGS.output_graph else []):
+    final_layer.export(extractor, result['weights'], result['biases'], directory,
+                   labels, output_labels=FLAGS.output_labels or None,
+                   output_name=FLAGS.final_tensor_name)
+    print('Saved the retrained model to %s' % directory)
+  if FLAGS.output_labels:
+    print('Wrote labels to %s' % FLAGS.output_labels)
+  return 0
 
 
-class RetrainedModel(tf.Module):
-  """Feature extractor + trained layer: images in, probabilities out."""
-
-  def __init__(self, extractor, weights, biases, output_name='final_result'):
-    super(RetrainedModel, self).__init__()
-    self.feature_module = extractor.module
-    self.image_size = extractor.image_size
-    self.output_name = output_name
-    self.final_weights = tf.Variable(weights, trainable=False)
-    self.final_biases = tf.Variable(biases, trainable=False)
-
-  @tf.function(input_signature=[
-      tf.TensorSpec([None, None, None, 3], tf.float32, name='images')])
-  def __call__(self, images):
-    if self.image_size is not None:
-      images = tf.image.resize(images, self.image_size)
-    bottleneck = features._call(self.feature_module, images)  # pylint: disable=protected-access
-    logits = tf.matmul(bottleneck, self.final_weights) + self.final_biases
-    return {self.output_name: tf.nn.softmax(logits)}
+def run():
+  """Entry point of `retrain`."""
+  entry.run(main, define_flags, graph_mode=False)
 
 
-def export(extractor, weights, biases, saved_model_dir, labels,
-           output_labels=None, output_name='final_result'):
-  """Writes the SavedModel (and labels.txt inside it, plus output_labels)."""
-  if os.path.exists(saved_model_dir) and os.listdir(saved_model_dir):
-    raise RetrainError("--saved_model_dir '%s' exists and is not empty; "
-                       "choose a new directory." % saved_model_dir)
-  model = RetrainedModel(extractor, weights, biases, output_name)
-  tf.saved_model.save(model, saved_model_dir,
-                      signatures={'serving_default': model.__call__})
-  write_labels(os.path.join(saved_model_dir, 'labels.txt'), labels)
-  if output_labels:
-    write_labels(output_labels, labels)
-
-
-def write_labels(path, labels):
-  if os.path.dirname(path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, 'w') as f:
-    f.write('\n'.join(labels) + '\n')
-
-
-def read_labels(path):
-  try:
-    with open(path) as f:
-      return [line.strip() for line in f if line.strip()]
-  except OSError as e:
-    raise RetrainError("Cannot read labels file '%s': %s" % (path, e.strerror))
+if __name__ == '__main__':
+  run()

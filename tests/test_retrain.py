@@ -1,4 +1,4 @@
-"""Tests of image retraining (image_retraining/, scripts/retrain.py etc.)."""
+"""Tests of image retraining (image_retraining/: retrain.py, label_image.py etc.)."""
 import os
 import subprocess
 import sys
@@ -54,7 +54,7 @@ def write_folders(root, per_class=30, colours=COLOURS, seed=0):
 
 def run_script(name, *args):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', name)] +
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'image_retraining', name)] +
                         [str(a) for a in args], capture_output=True, text=True,
                         env=env, timeout=300)
 
@@ -268,8 +268,9 @@ def test_label_image_bad_inputs(retrained, tmp_path):
   root = retrained['root']
   result = run_script('label_image.py', '--image', tmp_path / 'none.png',
                       '--saved_model_dir', root / 'model')
-  assert result.returncode == 1
+  assert result.returncode == 2
   assert result.stderr.strip().endswith('not found.')
+  assert 'label_image: error: ' in result.stderr
   assert 'Traceback' not in result.stderr
 
 
@@ -290,8 +291,9 @@ def test_retrain_bad_inputs_exit_cleanly(tmp_path, extractor_dir, case,
   result = run_script('retrain.py', '--image_dir', image_dir,
                       '--tfhub_module', module, '--bottleneck_dir',
                       tmp_path / 'cache', '--saved_model_dir', tmp_path / 'm')
-  assert result.returncode == 1
+  assert result.returncode == 2
   assert message in result.stderr
+  assert 'retrain: error: ' in result.stderr
   assert 'Traceback' not in result.stderr
 
 

@@ -76,7 +76,7 @@ def test_export_bad_inputs(tmp_path):
   result = run_script('export_cifar10_features.py', '--checkpoint_dir',
                       tmp_path / 'missing' / 'model.ckpt', '--export_dir',
                       tmp_path / 'out')
-  assert result.returncode == 1
+  assert result.returncode == 2
   assert 'Cannot read checkpoint' in result.stderr
   assert 'Traceback' not in result.stderr
 
@@ -108,11 +108,12 @@ def test_cifar10_to_folders_selects_classes_and_counts(tmp_path):
                                 records[2, 1 + 1024:1 + 2048].reshape(32, 32))
   bad = run_script('cifar10_to_folders.py', '--data_dir', tmp_path / 'data',
                    '--output_dir', tmp_path / 'o2', '--classes', 'unicorn')
-  assert bad.returncode == 1 and 'Unknown CIFAR-10 class' in bad.stderr
+  assert bad.returncode == 2 and 'Unknown CIFAR-10 class' in bad.stderr
   assert 'Traceback' not in bad.stderr
 
 
 def test_filter_batches_keeps_only_chosen_classes(tmp_path):
+  from cifar10 import cifar10_input
   from image_retraining import cifar10_folders
   src = tmp_path / 'src'
   src.mkdir()
@@ -120,6 +121,6 @@ def test_filter_batches_keeps_only_chosen_classes(tmp_path):
   counts = cifar10_folders.filter_batches(str(src), str(tmp_path / 'dst'),
                                           [0, 1, 2, 3, 4])
   assert counts == {'data_batch_1.bin': 3}
-  kept = cifar10_folders.read_records(str(tmp_path / 'dst' /
-                                          'data_batch_1.bin'))
+  kept = cifar10_input.read_records(str(tmp_path / 'dst' /
+                                         'data_batch_1.bin'))
   assert list(kept[:, 0]) == [0, 1, 4]

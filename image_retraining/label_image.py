@@ -1,9 +1,23 @@
-"""Command line of scripts/label_image.py (console script `label_image`)."""
-import os
+"""Labels an image with a model made by retrain.py; prints the top scores.
 
+Run it (from this folder, from the repository root as
+image_retraining/label_image.py, or as the console script label_image):
+
+  python image_retraining/label_image.py --image IMG.png \
+      --saved_model_dir OUT --labels OUT/labels.txt
+
+Takes a few seconds, mostly loading TensorFlow and the SavedModel.
+"""
+import os
+import sys
+
+if __package__ in (None, ''):
+  # Run as a file: make the packages importable from the repo root.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 
-from image_retraining import cli
 from image_retraining.errors import RetrainError
 
 FLAGS = flags.FLAGS
@@ -17,15 +31,16 @@ def define_flags():
                       'SavedModel written by retrain (directory path).')
   flags.DEFINE_string('labels', '', 'Labels file, one per line (path; '
                       'default: labels.txt inside --saved_model_dir).')
-  flags.DEFINE_integer('top_k', 5, 'How many categories to print (count).')
+  flags.DEFINE_integer('top_k', 5, 'How many categories to print (count).',
+                       lower_bound=1)
 
 
 def label_image(image_path, saved_model_dir, labels_path=None, top_k=5):
   """Returns [(label, score)] best first."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from image_retraining import features, retrain  # pylint: disable=g-import-not-at-top,multiple-imports
-  labels = retrain.read_labels(
+  from image_retraining import features, final_layer  # pylint: disable=g-import-not-at-top,multiple-imports
+  labels = final_layer.read_labels(
       labels_path or os.path.join(saved_model_dir, 'labels.txt'))
   if not os.path.isfile(image_path):
     raise RetrainError("Image '%s' not found." % image_path)
@@ -47,7 +62,8 @@ def label_image(image_path, saved_model_dir, labels_path=None, top_k=5):
   return [(labels[i], float(probs[i])) for i in order]
 
 
-def _main():
+def main(argv):
+  del argv  # Unused.
   if not FLAGS.image:
     raise RetrainError('--image is required.')
   for label, score in label_image(FLAGS.image, FLAGS.saved_model_dir,
@@ -55,12 +71,9 @@ def _main():
     print('%s (score = %.5f)' % (label, score))
 
 
-main = cli.guarded(_main)
-
-
 def run():
   """Entry point of `label_image`."""
-  cli.run_app(define_flags, main)
+  entry.run(main, define_flags, graph_mode=False)
 
 
 if __name__ == '__main__':
