@@ -15,19 +15,16 @@ Accuracy: ~99.2% on the test set after 20,000 steps (the tutorial's figure;
 README has this machine's). Speed: README (a few hundred examples/sec on 2
 CPU cores).
 """
-from __future__ import absolute_import, division, print_function
-
 import os
 import sys
 import time
 from datetime import datetime
 
 if __package__ in (None, ''):
-  # Run as a file: make the mnist_cnn package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -42,17 +39,25 @@ def define_flags():
   flags.DEFINE_string('data_dir', '/tmp/mnist_data',
                       'Folder with the four MNIST files (downloaded if absent).')
   flags.DEFINE_integer('steps', 10000,
-                       'Training steps in total, across resumed runs (steps).')
-  flags.DEFINE_integer('batch_size', 50, 'Images per training step (images).')
+                       'Training steps in total, across resumed runs (steps).',
+                       lower_bound=0)
+  flags.DEFINE_integer('batch_size', 50, 'Images per training step (images).',
+                       lower_bound=1)
   flags.DEFINE_float('learning_rate', mnist_model.LEARNING_RATE,
                      'Adam learning rate (per step).')
+  flags.register_validator('learning_rate', lambda rate: rate > 0,
+                           message='--learning_rate must be more than 0.')
   flags.DEFINE_float('keep_prob', 0.5,
                      'Dropout keep probability while training (fraction).')
+  flags.register_validator('keep_prob', lambda p: 0 < p <= 1,
+                           message='--keep_prob must be more than 0 and at '
+                           'most 1.')
   flags.DEFINE_integer('eval_every', 500,
-                       'Steps between test-set evaluations and log lines.')
+                       'Steps between test-set evaluations and log lines '
+                       '(steps).', lower_bound=1)
   flags.DEFINE_integer('checkpoint_every', 1000,
                        'Steps between checkpoints; one is also saved at the '
-                       'end (steps).')
+                       'end (steps).', lower_bound=1)
   # absl.logging defines --log_dir for log files it only writes on request;
   # the tutorial's --log_dir (TensorBoard) takes the name over.
   flags.DEFINE_string('log_dir', '/tmp/mnist_logs',
@@ -63,7 +68,11 @@ def define_flags():
                       'start time, YYYYmmdd-HHMMSS).')
   flags.DEFINE_string('checkpoint_dir', '/tmp/mnist_checkpoints',
                       'Where checkpoints are saved and resumed from.')
-  flags.DEFINE_integer('seed', 0, 'Random seed for weights and batches.')
+  entry.require_folder('checkpoint_dir')
+  entry.require_folder('data_dir')
+  entry.require_folder('log_dir')
+  flags.DEFINE_integer('seed', 0, 'Random seed for weights and batches '
+                       '(integer).')
 
 
 def _scalars(writer, step, **values):
@@ -138,10 +147,7 @@ def main(argv=None):  # pylint: disable=unused-argument
   run_name = FLAGS.run_name or datetime.now().strftime('%Y%m%d-%H%M%S')
   run_dir = os.path.join(FLAGS.log_dir, run_name)
   tf.gfile.MakeDirs(FLAGS.checkpoint_dir)
-  try:
-    data = input_data.read_data_sets(FLAGS.data_dir)
-  except input_data.MnistDataError as e:
-    sys.exit('mnist_deep: error: %s' % e)
+  data = input_data.read_data_sets(FLAGS.data_dir)
   with tf.Graph().as_default():
     accuracy, examples_per_sec = train(data, run_dir)
   if accuracy is None:
@@ -153,9 +159,7 @@ def main(argv=None):  # pylint: disable=unused-argument
 
 
 def run():
-  tf.disable_eager_execution()
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

@@ -7,17 +7,14 @@ Writes the tutorial's 4x16 grid: conv1's 32 maps before bias + ReLU (rows
 tiles. The picture is prepared as mnist_predict.py prepares it. A few
 seconds a run.
 """
-from __future__ import absolute_import, division, print_function
-
 import os
 import sys
 
 if __package__ in (None, ''):
-  # Run as a file: make the mnist_cnn package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import tensorflow.compat.v1 as tf
 
@@ -38,11 +35,8 @@ def define_flags():
 
 
 def main(argv=None):  # pylint: disable=unused-argument
-  try:
-    digit = images.to_mnist(images.decode_image_file(FLAGS.image))
-    sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
-  except ValueError as e:  # ImageError, or no checkpoint.
-    sys.exit('mnist_feature_maps: error: %s' % e)
+  digit = images.to_mnist(images.decode_image_file(FLAGS.image))
+  sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
   _, before, after = mnist_model.look_at(sess, model, digit)
   with open(FLAGS.output, 'wb') as f:
     f.write(images.encode_png(images.feature_map_grid(before, after,
@@ -51,9 +45,7 @@ def main(argv=None):  # pylint: disable=unused-argument
 
 
 def run():
-  tf.disable_eager_execution()
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

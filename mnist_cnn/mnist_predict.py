@@ -9,17 +9,14 @@ of the probabilities to --chart (PNG). A model trained for 20,000 steps
 (~99.2% on MNIST's test set) reads clear hand-drawn digits; a run takes a few
 seconds, most of it starting TensorFlow.
 """
-from __future__ import absolute_import, division, print_function
-
 import os
 import sys
 
 if __package__ in (None, ''):
-  # Run as a file: make the mnist_cnn package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import tensorflow.compat.v1 as tf
 
@@ -39,11 +36,8 @@ def define_flags():
 
 
 def main(argv=None):  # pylint: disable=unused-argument
-  try:
-    digit = images.to_mnist(images.decode_image_file(FLAGS.image))
-    sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
-  except ValueError as e:  # ImageError, or no checkpoint.
-    sys.exit('mnist_predict: error: %s' % e)
+  digit = images.to_mnist(images.decode_image_file(FLAGS.image))
+  sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
   probabilities, _, _ = mnist_model.look_at(sess, model, digit)
   for label, p in enumerate(probabilities):
     print('%d: %.4f' % (label, p))
@@ -54,9 +48,7 @@ def main(argv=None):  # pylint: disable=unused-argument
 
 
 def run():
-  tf.disable_eager_execution()
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

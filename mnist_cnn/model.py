@@ -4,12 +4,12 @@ x (784 floats in [0, 1]) -> 28x28x1 -> conv1 5x5x32 SAME + ReLU -> 2x2 max pool
 -> conv2 5x5x64 + ReLU -> 2x2 max pool -> fc1 3136->1024 ReLU -> dropout
 (keep_prob fed) -> fc2 1024->10 logits. 3,274,634 parameters.
 """
-from __future__ import absolute_import, division, print_function
-
 import collections
 
 import numpy as np
 import tensorflow.compat.v1 as tf
+
+from cli_support.errors import UsageError
 
 LEARNING_RATE = 1e-4
 EVAL_CHUNK = 1000  # Test images per evaluation run: bounds the memory used.
@@ -116,7 +116,7 @@ def restore(checkpoint_dir):
   """A session and model restored from the latest checkpoint in checkpoint_dir."""
   path = tf.train.latest_checkpoint(checkpoint_dir)
   if path is None:
-    raise ValueError('No MNIST checkpoint in %s: train one first with '
+    raise UsageError('No MNIST checkpoint in %s: train one first with '
                      'mnist_cnn/mnist_deep.py --checkpoint_dir=%s.' %
                      (checkpoint_dir, checkpoint_dir))
   graph = tf.Graph()
