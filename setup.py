@@ -10,7 +10,8 @@ setup(
     version='0.1.0',
     description=('The classic TensorFlow CIFAR-10 and MNIST CNN tutorials and '
                  'image retraining, running on TensorFlow 2.x (tf.compat.v1).'),
-    python_requires='>=3.9',
+    # TensorFlow 2.21's own requirement.
+    python_requires='>=3.10',
     packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining',
                                     'cli_support']),
     install_requires=[
@@ -40,10 +41,10 @@ setup(
             'mnist_predict=mnist_cnn.mnist_predict:run',
             'mnist_feature_maps=mnist_cnn.mnist_feature_maps:run',
             'mnist_draw_server=mnist_cnn.mnist_draw_server:run',
-            'retrain=image_retraining.retrain_cli:run',
-            'label_image=image_retraining.label_image_cli:run',
-            'export_cifar10_features=image_retraining.export_cli:run',
-            'cifar10_to_folders=image_retraining.folders_cli:run',
+            'retrain=image_retraining.retrain:run',
+            'label_image=image_retraining.label_image:run',
+            'export_cifar10_features=image_retraining.export_cifar10_features:run',
+            'cifar10_to_folders=image_retraining.cifar10_to_folders:run',
         ],
     },
 )

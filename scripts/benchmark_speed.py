@@ -22,14 +22,12 @@ measures, for batch 128 on this machine, one after the other:
 and prints a table with the ratios (README, Speed, has the latest figures).
 The whole run takes about --memory_minutes + 6 minutes.
 """
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import collections
+import functools
 import importlib.util
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -38,18 +36,13 @@ import sys
 import tempfile
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-import numpy as np  # pylint: disable=g-import-not-at-top
+import bench_common  # First: it puts the repository on sys.path.
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
 from cifar10 import cifar10_input
 
-ENV = dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2')
-RATE_LINE = re.compile(r': step (\d+), loss = [\d.]+ \(([\d.]+) examples/sec')
 EVAL_LINE = re.compile(r'evaluated (\d+) examples in ([\d.]+) s')
 PRECISION_LINE = re.compile(r'precision @ 1 = ([\d.]+)')
 
@@ -65,7 +58,7 @@ TRAIN_MACS = 3 * FORWARD_MACS - 24 * 24 * 64 * 5 * 5 * 3
 def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--data_dir', default=os.path.join(
-      REPO_ROOT, '..', 'shared', 'datasets', 'cifar10'),
+      bench_common.SHARED_DATASETS, 'cifar10'),
                       help='Folder holding cifar-10-batches-bin/.')
   parser.add_argument('--steps', type=int, default=400,
                       help='Training steps per measured run (steps).')
@@ -87,17 +80,7 @@ def parse_args(argv):
 
 
 def machine():
-  model = platform.processor()
-  flags = set()
-  if os.path.exists('/proc/cpuinfo'):
-    for line in open('/proc/cpuinfo'):
-      if line.startswith('model name'):
-        model = line.split(':', 1)[1].strip()
-      elif line.startswith('flags'):
-        flags = set(line.split(':', 1)[1].split())
-  vector = [f for f in ('avx2', 'avx512f', 'amx_bf16') if f in flags]
-  return dict(cpu=model, cores=os.cpu_count(), vector=' '.join(vector),
-              tensorflow=tf.__version__)
+  return dict(bench_common.cpu(), tensorflow=tf.__version__)
 
 
 def matmul_gflops(n=2048, repeats=10):
@@ -128,22 +111,11 @@ def matmul_gflops(n=2048, repeats=10):
 # 1. and 2. In-process graphs.
 
 
-def _train_graph(images, labels, lrn=None):
-  """The tutorial's train op on images; lrn replaces the model's LRN."""
-  original = cifar10.local_response_normalization
-  if lrn is not None:
-    cifar10.local_response_normalization = lrn
-  try:
-    global_step = tf.train.get_or_create_global_step()
-    loss = cifar10.loss(cifar10.inference(images), labels)
-    return cifar10.train(loss, global_step, 128)
-  finally:
-    cifar10.local_response_normalization = original
-
-
-def _reference_lrn(x, depth_radius, bias, alpha, beta, name=None):
-  return tf.nn.lrn(x, depth_radius, bias=bias, alpha=alpha, beta=beta,
-                   name=name)
+def _train_graph(images, labels, lrn=cifar10.local_response_normalization):
+  """The tutorial's train op on images, with this LRN."""
+  global_step = tf.train.get_or_create_global_step()
+  loss = cifar10.loss(cifar10.inference(images, lrn=lrn), labels)
+  return cifar10.train(loss, global_step, 128)
 
 
 class QueueSession(object):
@@ -174,12 +146,7 @@ def per_image_inputs(data_dir, batch_size, threads):
   """The tutorial's pipeline: each queue-runner step reads and distorts one image."""
   filenames = cifar10_input.data_files(data_dir)
   record = cifar10_input.read_cifar10(tf.train.string_input_producer(filenames))
-  image = tf.cast(record.uint8image, tf.float32)
-  image = tf.image.random_crop(image, [24, 24, 3])
-  image = tf.image.random_flip_left_right(image)
-  image = tf.image.random_brightness(image, max_delta=63)
-  image = tf.image.random_contrast(image, lower=0.2, upper=1.8)
-  image = tf.image.per_image_standardization(image)
+  image = cifar10_input.distort_image(record.uint8image)
   images, labels = tf.train.shuffle_batch(
       [image, record.label], batch_size, num_threads=threads,
       capacity=20000 + 3 * batch_size, min_after_dequeue=20000)
@@ -189,52 +156,44 @@ def per_image_inputs(data_dir, batch_size, threads):
 def pipeline_and_threads(data_dir, steps):
   """Part 1: images/sec of the pipeline alone, and of training, per setting."""
   rows = []
-  original = cifar10_input.NUM_PREPROCESS_THREADS
-
-  def batched_inputs():
-    return cifar10_input.distorted_inputs(data_dir, 128)
-
-  try:
-    for name, threads, inputs in (
-        ("tutorial's per-image queue runners", 16,
-         lambda: per_image_inputs(data_dir, 128, 16)),
-        ('batched', 1, batched_inputs), ('batched', 2, batched_inputs),
-        ('batched', 4, batched_inputs)):
-      cifar10_input.NUM_PREPROCESS_THREADS = threads
-      row = {'name': name, 'threads': threads}
-      graph = tf.Graph()
-      with graph.as_default():
-        images, labels = inputs()
-        queue_size = [op for op in graph.get_operations()
-                      if op.type == 'QueueSizeV2' and
-                      'shuffle_batch' in op.name][0].outputs[0]
-      session = QueueSession(graph)
-      try:
-        start = time.time()
-        while session.sess.run(queue_size) < 20000:
-          if time.time() - start > 300:
-            raise RuntimeError('The shuffling queue did not fill in 5 minutes.')
-          time.sleep(0.05)
-        row['fill_seconds'] = time.time() - start
-        row['pipeline'] = _timed_rate(
-            lambda: session.sess.run([images, labels]), steps)
-      finally:
-        session.close()
-      graph = tf.Graph()
-      with graph.as_default():
-        images, labels = inputs()
-        train_op = _train_graph(images, labels)
-      session = QueueSession(graph)
-      try:
-        for _ in range(20):
-          session.sess.run(train_op)
-        row['training'] = _timed_rate(lambda: session.sess.run(train_op),
-                                      steps // 2)
-      finally:
-        session.close()
-      rows.append(row)
-  finally:
-    cifar10_input.NUM_PREPROCESS_THREADS = original
+  for name, inputs_fn, threads in (
+      ("tutorial's per-image queue runners", per_image_inputs, 16),
+      ('batched', cifar10_input.distorted_inputs, 1),
+      ('batched', cifar10_input.distorted_inputs, 2),
+      ('batched', cifar10_input.distorted_inputs, 4)):
+    inputs = functools.partial(inputs_fn, data_dir, 128, threads)
+    row = {'name': name, 'threads': threads}
+    graph = tf.Graph()
+    with graph.as_default():
+      images, labels = inputs()
+      queue_size = [op for op in graph.get_operations()
+                    if op.type == 'QueueSizeV2' and
+                    'shuffle_batch' in op.name][0].outputs[0]
+    session = QueueSession(graph)
+    try:
+      start = time.time()
+      while session.sess.run(queue_size) < 20000:
+        if time.time() - start > 300:
+          raise RuntimeError('The shuffling queue did not fill in 5 minutes.')
+        time.sleep(0.05)
+      row['fill_seconds'] = time.time() - start
+      row['pipeline'] = _timed_rate(
+          lambda: session.sess.run([images, labels]), steps)
+    finally:
+      session.close()
+    graph = tf.Graph()
+    with graph.as_default():
+      images, labels = inputs()
+      train_op = _train_graph(images, labels)
+    session = QueueSession(graph)
+    try:
+      for _ in range(20):
+        session.sess.run(train_op)
+      row['training'] = _timed_rate(lambda: session.sess.run(train_op),
+                                    steps // 2)
+    finally:
+      session.close()
+    rows.append(row)
   return rows
 
 
@@ -270,7 +229,8 @@ def compute_only(data_dir, steps, rounds=3):
     session.close()
 
   variants = collections.OrderedDict()
-  for name, lrn in (('this project', None), ('tf.nn.lrn', _reference_lrn)):
+  for name, lrn in (('this project', cifar10.local_response_normalization),
+                    ('tf.nn.lrn', tf.nn.lrn)):
     graph = tf.Graph()
     with graph.as_default():
       train_op = _train_graph(tf.constant(image_batch),
@@ -307,41 +267,21 @@ def compute_only(data_dir, steps, rounds=3):
 # 3. to 6. Scripts as users run them.
 
 
-def _script(path):
-  return [sys.executable, os.path.join(REPO_ROOT, path)]
-
-
-def _median_rate(text, warmup_lines=5):
-  rates = [float(r) for _, r in RATE_LINE.findall(text)]
-  # Short runs (tests) keep their last line rather than none.
-  rates = rates[warmup_lines:] or rates[-1:]
-  return statistics.median(rates) if rates else float('nan')
-
-
-def _run(args, timeout):
-  result = subprocess.run(args, capture_output=True, text=True, env=ENV,
-                          timeout=timeout)
-  if result.returncode != 0:
-    raise RuntimeError('%s failed:\n%s%s' % (' '.join(args), result.stdout,
-                                             result.stderr))
-  return result.stdout
-
-
 def train_loop(data_dir, train_dir, steps):
-  return _median_rate(_run(
-      _script('cifar10/cifar10_train.py') +
+  return bench_common.median_rate(bench_common.run(
+      bench_common.command('cifar10/cifar10_train.py') +
       ['--data_dir', data_dir, '--train_dir', train_dir, '--fresh',
        '--max_steps', str(steps), '--save_checkpoint_secs', '100000'], 900))
 
 
 def keras_fit(data_dir, steps):
-  return _median_rate(_run(_script('scripts/cifar10_keras.py') +
+  return bench_common.median_rate(bench_common.run(bench_common.command('scripts/cifar10_keras.py') +
                            ['--data_dir', data_dir, '--steps', str(steps)],
                            900))
 
 
 def torch_cpu(data_dir, steps):
-  return _median_rate(_run(_script('scripts/cifar10_torch.py') +
+  return bench_common.median_rate(bench_common.run(bench_common.command('scripts/cifar10_torch.py') +
                            ['--data_dir', data_dir, '--steps', str(steps)],
                            900))
 
@@ -353,7 +293,7 @@ def evaluation(data_dir, train_dir, eval_dir, flip, repeats):
   results = []
   for _ in range(repeats):
     start = time.time()
-    out = _run(_script('cifar10/cifar10_eval.py') +
+    out = bench_common.run(bench_common.command('cifar10/cifar10_eval.py') +
                ['--data_dir', data_dir, '--checkpoint_dir', train_dir,
                 '--eval_dir', eval_dir, '--run_once',
                 '--num_examples', str(min(10000, test_images)),
@@ -384,10 +324,10 @@ def memory(data_dir, train_dir, minutes):
   log_path = os.path.join(os.path.dirname(train_dir), 'memory_run.log')
   with open(log_path, 'w') as log:
     trainer = subprocess.Popen(
-        _script('cifar10/cifar10_train.py') +
+        bench_common.command('cifar10/cifar10_train.py') +
         ['--data_dir', data_dir, '--train_dir', train_dir, '--fresh',
          '--save_checkpoint_secs', '120'],
-        stdout=log, stderr=subprocess.STDOUT, env=ENV)
+        stdout=log, stderr=subprocess.STDOUT, env=bench_common.ENV)
     start = time.time()
     samples = []  # (seconds, rss MiB)
     peak = 0
@@ -406,7 +346,7 @@ def memory(data_dir, train_dir, minutes):
   # Minute 2 of a 10-minute run (or a fifth of a shorter one).
   at_2 = [rss for t, rss in samples if t >= min(120, minutes * 12)][0]
   late = samples[-1][1]
-  rates = [float(r) for _, r in RATE_LINE.findall(open(log_path).read())]
+  rates = [float(r) for _, r in bench_common.RATE_LINE.findall(open(log_path).read())]
   tenth = max(1, len(rates) // 10)
   return dict(rss_at_2_min=at_2, rss_at_end=late, peak_rss=peak / 1024.0,
               growth=(late - at_2) / at_2, minutes=samples[-1][0] / 60,

@@ -9,24 +9,23 @@ batch 128, fed by tf.data from the binary files, trained with `model.fit`.
 
   python scripts/cifar10_keras.py --data_dir=../shared/datasets/cifar10 --steps=300
 
-Prints cifar10_train.py's log line every --log_frequency steps. On a 2-core
-CPU expect well under cifar10_train.py's examples/sec (README, Speed).
+Prints cifar10_train.py's log line every --log_frequency steps. It reads and
+distorts the records with cifar10_input's functions, so that only the model
+and the training loop differ from cifar10_train.py (README, Speed, compares
+their examples/sec).
 """
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import os
 import sys
 import time
 from datetime import datetime
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-import keras  # pylint: disable=g-import-not-at-top
+import bench_common  # First: it puts the repository on sys.path.
+import keras
 import tensorflow as tf
 
-RECORD_BYTES = 1 + 32 * 32 * 3
-TRAIN_FILES = ['data_batch_%d.bin' % i for i in range(1, 6)]
+from cifar10 import cifar10_input
+
 LOG_LINE = '%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch)'
 
 
@@ -44,20 +43,14 @@ def parse_args(argv):
 
 
 def distort(record):
-  record = tf.io.decode_raw(record, tf.uint8)
-  label = tf.cast(record[0], tf.int32)
-  image = tf.transpose(tf.reshape(record[1:], [3, 32, 32]), [1, 2, 0])
-  image = tf.image.random_crop(tf.cast(image, tf.float32), [24, 24, 3])
-  image = tf.image.random_flip_left_right(image)
-  image = tf.image.random_brightness(image, max_delta=63)
-  image = tf.image.random_contrast(image, lower=0.2, upper=1.8)
-  return tf.image.per_image_standardization(image), label
+  """One record -> the tutorial's distorted image and its label."""
+  images, labels = cifar10_input.decode_records(record)
+  return cifar10_input.distort_image(images[0]), labels[0]
 
 
 def training_data(data_dir, batch_size):
-  files = [os.path.join(data_dir, 'cifar-10-batches-bin', f)
-           for f in TRAIN_FILES]
-  return (tf.data.FixedLengthRecordDataset(files, RECORD_BYTES)
+  return (tf.data.FixedLengthRecordDataset(
+      cifar10_input.data_files(data_dir), cifar10_input.RECORD_BYTES)
           .shuffle(20000).repeat()
           .map(distort, num_parallel_calls=tf.data.AUTOTUNE)
           .batch(batch_size, drop_remainder=True)

@@ -10,11 +10,9 @@ batch 128, from the same binary files through a Dataset and a DataLoader.
 
   python scripts/cifar10_torch.py --data_dir=../shared/datasets/cifar10 --steps=300
 
-Prints cifar10_train.py's log line every --log_frequency steps. On a 2-core
-CPU expect well under cifar10_train.py's examples/sec (README, Speed).
+Prints cifar10_train.py's log line every --log_frequency steps (README,
+Speed, compares its examples/sec with cifar10_train.py's).
 """
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import math
 import os
@@ -26,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+# The record format and file names of cifar10_input, restated: importing it
+# would load TensorFlow into the PyTorch process and skew its timing.
 RECORD_BYTES = 1 + 32 * 32 * 3
 TRAIN_FILES = ['data_batch_%d.bin' % i for i in range(1, 6)]
 LOG_LINE = '%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch)'

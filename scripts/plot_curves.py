@@ -7,8 +7,6 @@ Each argument is LABEL=CSV, a curve written by scripts/cifar10_real_data.py
 (columns step, minutes, precision, ...). The SVG needs nothing to draw it but
 the browser or viewer that shows the README.
 """
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import csv
 import sys
@@ -25,7 +23,7 @@ TARGET = 0.86  # The tutorial's published precision @ 1.
 def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--output', required=True, help='SVG file to write.')
-  parser.add_argument('--title', default='CIFAR-10 precision @ 1 on 2 CPU cores',
+  parser.add_argument('--title', default='CIFAR-10 precision @ 1 against minutes of training',
                       help='Title above the plot.')
   parser.add_argument('curves', nargs='+', help='LABEL=CSV, one per curve.')
   return parser.parse_args(argv)

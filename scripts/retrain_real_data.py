@@ -1,20 +1,20 @@
 """Offline transfer learning on real CIFAR-10: extractor on 5 classes, retrain on 5 others.
 
-  python scripts/retrain_real_data.py --cifar_dir /work/shared/datasets/cifar10 \
+  python scripts/retrain_real_data.py --cifar_dir ../shared/datasets/cifar10 \
       --work_dir /tmp/retrain_real --cifar_steps 1500 --per_class 500
 
 Steps (each reuses what an earlier run left in --work_dir):
  1. keeps the records of airplane, automobile, bird, cat, deer in CIFAR-format
     files under WORK/data/cifar-10-batches-bin/;
  2. trains the CIFAR-10 tutorial model on them (cifar10/cifar10_train.py);
- 3. exports it with scripts/export_cifar10_features.py (192 local4 features);
+ 3. exports it with image_retraining/export_cifar10_features.py (192 local4 features);
  4. writes --per_class training-batch images of dog, frog, horse, ship, truck
-    as PNG folders (scripts/cifar10_to_folders.py);
- 5. retrains on the folders (scripts/retrain.py), and
+    as PNG folders (image_retraining/cifar10_to_folders.py);
+ 5. retrains on the folders (image_retraining/retrain.py), and
  6. trains a small CNN from scratch on the same training images and scores it
     on the same test images.
-On 2 CPU cores: ~10 minutes for 1500 CIFAR steps, ~2 minutes for the rest.
-Measured (1500 steps, 500 images/class): see README "Image retraining".
+Training the extractor takes most of the time; README, Image retraining, has
+a measured run.
 """
 import os
 import re
@@ -22,20 +22,18 @@ import shutil
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import bench_common  # First: it puts the repository on sys.path.
+from absl import app
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
 SOURCE_CLASSES = 'airplane,automobile,bird,cat,deer'
 TARGET_CLASSES = 'dog,frog,horse,ship,truck'
 
 
 def define_flags():
-  flags.DEFINE_string('cifar_dir', '/work/shared/datasets/cifar10',
+  flags.DEFINE_string('cifar_dir', os.path.join(bench_common.SHARED_DATASETS,
+                                                'cifar10'),
                       'Folder holding cifar-10-batches-bin/ (path).')
   flags.DEFINE_string('work_dir', '/tmp/retrain_real',
                       'Working folder for everything made (path).')
@@ -49,8 +47,9 @@ def define_flags():
 
 def _run(args, log):
   print('+ ' + ' '.join(args), flush=True)
-  result = subprocess.run([sys.executable] + args, cwd=ROOT,
-                          capture_output=True, text=True)
+  result = subprocess.run(bench_common.command(args[0]) + args[1:],
+                          cwd=bench_common.REPO_ROOT, capture_output=True,
+                          text=True, env=bench_common.ENV)
   with open(log, 'w') as f:
     f.write(result.stdout + result.stderr)
   if result.returncode:
@@ -75,17 +74,17 @@ def main(argv):
         '100'], os.path.join(work, 'cifar10_train_final.log'))
   export_dir = os.path.join(work, 'features')
   if not os.path.isdir(export_dir):
-    _run(['scripts/export_cifar10_features.py', '--checkpoint_dir', train_dir,
+    _run(['image_retraining/export_cifar10_features.py', '--checkpoint_dir', train_dir,
           '--export_dir', export_dir], os.path.join(work, 'export.log'))
   image_dir = os.path.join(work, 'images')
   if not os.path.isdir(image_dir):
-    _run(['scripts/cifar10_to_folders.py', '--data_dir', FLAGS.cifar_dir,
+    _run(['image_retraining/cifar10_to_folders.py', '--data_dir', FLAGS.cifar_dir,
           '--output_dir', image_dir, '--classes', TARGET_CLASSES,
           '--per_class', str(FLAGS.per_class)],
          os.path.join(work, 'folders.log'))
   model_dir = os.path.join(work, 'retrained')
   shutil.rmtree(model_dir, ignore_errors=True)  # made by an earlier run
-  out = _run(['scripts/retrain.py', '--image_dir', image_dir, '--tfhub_module',
+  out = _run(['image_retraining/retrain.py', '--image_dir', image_dir, '--tfhub_module',
               export_dir, '--bottleneck_dir', os.path.join(work, 'bottlenecks'),
               '--summaries_dir', os.path.join(work, 'summaries'),
               '--saved_model_dir', model_dir, '--output_labels',
