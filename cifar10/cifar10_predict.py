@@ -109,7 +109,8 @@ class Predictor(object):
       saver, self.uses_averages = use_model.saver(checkpoint_path)
       self.graph.finalize()
     self.sess = tf.Session(graph=self.graph)
-    use_model.restore(self.sess, saver, checkpoint_path)
+    with self.graph.as_default():
+      use_model.restore(self.sess, saver, checkpoint_path)
 
   def classify(self, contents):
     """(probabilities [M, 10], pixels [M, 32, 32, 3], failures) for a list
