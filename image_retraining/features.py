@@ -92,6 +92,16 @@ def _static_size(module):
   return None
 
 
+def _reason(error):
+  """What an eager TensorFlow error says, without its plumbing: the
+  '{{function_node ...}}' before and the ' [Op:DecodeImage] name:' after."""
+  lines = str(error).strip().splitlines()
+  if not lines:
+    return type(error).__name__
+  reason = re.sub(r'^\{\{[^}]*\}\}\s*', '', lines[0])
+  return re.sub(r'\s*\[Op:[^\]]*\].*$', '', reason) or type(error).__name__
+
+
 def decode_image_file(path):
   """Reads a PNG/JPEG file into float32 [H, W, 3] in [0, 1].
 
@@ -101,6 +111,5 @@ def decode_image_file(path):
     data = tf.io.read_file(path)
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
   except Exception as e:  # pylint: disable=broad-except
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise RetrainError("Cannot decode image '%s': %s" % (path, msg))
+    raise RetrainError("Cannot decode image '%s': %s" % (path, _reason(e)))
   return tf.image.convert_image_dtype(image, tf.float32)

@@ -30,17 +30,29 @@ def _run(build):
     return sess.run(build())
 
 
+def _error_line(error):
+  """The line of a TensorFlow error that says what went wrong: its last one,
+  after the graph's traceback and before the node in brackets."""
+  lines = [line.strip() for line in
+           (getattr(error, 'message', None) or str(error)).splitlines()]
+  lines = [line for line in lines if line and not line.startswith('[[')]
+  return lines[-1] if lines else type(error).__name__
+
+
 def decode_image_file(path):
   """Grey levels (float 0-255, HxW) of a PNG, JPEG, GIF or BMP file."""
   try:
     contents = open(path, 'rb').read()
   except (IOError, OSError) as e:
     raise ImageError('Cannot read image %s: %s' % (path, e))
+  # Decoded as RGB, then made grey: TensorFlow's BMP decoder refuses
+  # channels=1, so asking every format for grey directly lost all BMPs.
   try:
-    grey = _run(lambda: tf.io.decode_image(contents, channels=1,
-                                           expand_animations=False))
-  except tf.errors.InvalidArgumentError:
-    raise ImageError('%s is not a PNG, JPEG, GIF or BMP image.' % path)
+    grey = _run(lambda: tf.image.rgb_to_grayscale(tf.io.decode_image(
+        contents, channels=3, expand_animations=False)))
+  except tf.errors.OpError as e:
+    raise ImageError('%s is not a PNG, JPEG, GIF or BMP image that can be '
+                     'read (%s).' % (path, _error_line(e)))
   return grey[:, :, 0].astype(np.float32)
 
 
