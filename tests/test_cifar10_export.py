@@ -216,6 +216,7 @@ def test_accuracy_equals_cifar10_eval_through_the_real_data_script(model,
   assert '| cifar10_eval.py --run_once | %.4f |' % accuracy in result.stdout
 
 
+@pytest.mark.filterwarnings('ignore:.*tf.lite.Interpreter is deprecated')
 def test_tflite_files_agree_with_the_saved_model(model):
   import tensorflow as tf
   images, _ = cifar_test_images(model['data_dir'])
