@@ -56,6 +56,20 @@ FAST_MOVING_AVERAGE_DECAY = 0.999
 DEFAULT_FAST_EPOCHS = 100
 SCHEDULES = ('tutorial', 'fast')
 
+# --precision, with Keras's policy names. In all three the variables, the
+# gradients applied, the optimizer, the moving averages and so the
+# checkpoints are float32; the mixed ones compute the convolutions, the dense
+# layers, the pooling and the ReLUs in bfloat16 or float16, and the LRN, the
+# loss, the softmax and in_top_k in float32.
+PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
+_COMPUTE_DTYPES = {'float32': tf.float32, 'mixed_bfloat16': tf.bfloat16,
+                   'mixed_float16': tf.float16}
+# mixed_float16's dynamic loss scaling, with Keras's LossScaleOptimizer's
+# values: the scale starts at 2**15, halves at each step whose gradients are
+# not finite (that step is skipped) and doubles after 2,000 finite steps.
+INITIAL_LOSS_SCALE = 2.0 ** 15
+LOSS_SCALE_GROWTH_STEPS = 2000
+
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_DATA_DIR = '/tmp/cifar10_data'
 
@@ -76,6 +90,31 @@ def define_flags():
   entry.require_folder('data_dir')
   flags.DEFINE_boolean('use_fp16', False,
                        'Train the model using fp16 (true/false).')
+
+
+def define_precision_flag():
+  """--precision, for the trainers and evaluation."""
+  flags.DEFINE_enum('precision', 'float32', PRECISIONS,
+                    "The arithmetic, with Keras's policy names. 'float32': "
+                    "all float32. 'mixed_bfloat16': bfloat16 convolutions and "
+                    'dense layers, for CPUs with bfloat16 units (AVX512_BF16, '
+                    "AMX). 'mixed_float16': float16 with loss scaling, for "
+                    'GPUs. Variables and checkpoints are float32 in all.')
+  flags.register_multi_flags_validator(
+      ['precision', 'use_fp16'],
+      lambda values: values['precision'] == 'float32' or not values['use_fp16'],
+      message='--use_fp16 (float16 variables) and a mixed --precision '
+      '(float32 variables) exclude each other: pass one of them.')
+
+
+def compute_dtype(precision):
+  """The dtype --precision computes the convolutions and dense layers in."""
+  return _COMPUTE_DTYPES[precision]
+
+
+def _as(x, dtype):
+  """x in dtype, cast only where it differs."""
+  return x if x.dtype.base_dtype == dtype else tf.cast(x, dtype)
 
 
 def _scalar_summary(tag, value):
@@ -104,6 +143,7 @@ def _activation_summary(x):
   # Remove 'tower_[0-9]/' from the name in case this is a multi-GPU training
   # session. This helps the clarity of presentation on tensorboard.
   tensor_name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', x.op.name)
+  x = _as(x, tf.float32)  # Summaries of low-precision activations too.
   _histogram_summary(tensor_name + '/activations', x)
   _scalar_summary(tensor_name + '/sparsity', tf.nn.zero_fraction(x))
 
@@ -196,30 +236,48 @@ def _band_lrn(x, depth_radius, bias, alpha, beta):
   return _lrn(x)
 
 
-def inference(images, lrn=local_response_normalization):
+def inference(images, lrn=local_response_normalization, precision='float32',
+              lrn_dtype=None):
   """Build the CIFAR-10 model.
 
   Args:
     images: [batch, 24, 24, 3] float tensor from distorted_inputs() or inputs().
-      The variables take the images' dtype (float16 with --use_fp16).
+      With precision float32 the variables take the images' dtype (float16
+      with --use_fp16).
     lrn: the local response normalization, called as tf.nn.lrn is (the
       speed benchmark passes tf.nn.lrn itself to compare).
+    precision: one of PRECISIONS. The mixed ones keep float32 variables and
+      compute in compute_dtype(precision).
+    lrn_dtype: the dtype the LRN computes in; default: float32 with a mixed
+      precision (the benchmark measures the other choice), else the
+      activations' dtype.
 
   Returns:
-    Logits, [batch, NUM_CLASSES].
+    Logits, [batch, NUM_CLASSES], in the dtype of the computation.
   """
   # We instantiate all variables using tf.get_variable() instead of
   # tf.Variable() in order to share variables across multiple GPU training runs.
-  dtype = images.dtype.base_dtype
+  if precision == 'float32':
+    dtype = compute = images.dtype.base_dtype
+  else:
+    dtype, compute = tf.float32, compute_dtype(precision)
+    images = _as(images, compute)
+  if lrn_dtype is None:
+    lrn_dtype = tf.float32 if precision != 'float32' else compute
+
+  def normalize(x, name):
+    return _as(lrn(_as(x, lrn_dtype), 4, bias=1.0, alpha=0.001 / 9.0,
+                   beta=0.75, name=name), compute)
 
   # conv1
   with tf.variable_scope('conv1') as scope:
     kernel = _variable_with_weight_decay('weights', shape=[5, 5, 3, 64],
                                          stddev=5e-2, wd=None, dtype=dtype)
-    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
+    conv = tf.nn.conv2d(images, _as(kernel, compute), [1, 1, 1, 1],
+                        padding='SAME')
     biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.0),
                               dtype)
-    pre_activation = tf.nn.bias_add(conv, biases)
+    pre_activation = tf.nn.bias_add(conv, _as(biases, compute))
     conv1 = tf.nn.relu(pre_activation, name=scope.name)
     _activation_summary(conv1)
 
@@ -227,21 +285,22 @@ def inference(images, lrn=local_response_normalization):
   pool1 = tf.nn.max_pool(conv1, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool1')
   # norm1
-  norm1 = lrn(pool1, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75, name='norm1')
+  norm1 = normalize(pool1, name='norm1')
 
   # conv2
   with tf.variable_scope('conv2') as scope:
     kernel = _variable_with_weight_decay('weights', shape=[5, 5, 64, 64],
                                          stddev=5e-2, wd=None, dtype=dtype)
-    conv = tf.nn.conv2d(norm1, kernel, [1, 1, 1, 1], padding='SAME')
+    conv = tf.nn.conv2d(norm1, _as(kernel, compute), [1, 1, 1, 1],
+                        padding='SAME')
     biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.1),
                               dtype)
-    pre_activation = tf.nn.bias_add(conv, biases)
+    pre_activation = tf.nn.bias_add(conv, _as(biases, compute))
     conv2 = tf.nn.relu(pre_activation, name=scope.name)
     _activation_summary(conv2)
 
   # norm2
-  norm2 = lrn(conv2, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75, name='norm2')
+  norm2 = normalize(conv2, name='norm2')
   # pool2
   pool2 = tf.nn.max_pool(norm2, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool2')
@@ -255,7 +314,8 @@ def inference(images, lrn=local_response_normalization):
                                           stddev=0.04, wd=0.004, dtype=dtype)
     biases = _variable_on_cpu('biases', [384], tf.constant_initializer(0.1),
                               dtype)
-    local3 = tf.nn.relu(tf.matmul(reshape, weights) + biases, name=scope.name)
+    local3 = tf.nn.relu(tf.matmul(reshape, _as(weights, compute)) +
+                        _as(biases, compute), name=scope.name)
     _activation_summary(local3)
 
   # local4
@@ -264,7 +324,8 @@ def inference(images, lrn=local_response_normalization):
                                           stddev=0.04, wd=0.004, dtype=dtype)
     biases = _variable_on_cpu('biases', [192], tf.constant_initializer(0.1),
                               dtype)
-    local4 = tf.nn.relu(tf.matmul(local3, weights) + biases, name=scope.name)
+    local4 = tf.nn.relu(tf.matmul(local3, _as(weights, compute)) +
+                        _as(biases, compute), name=scope.name)
     _activation_summary(local4)
 
   # linear layer(WX + b),
@@ -277,7 +338,8 @@ def inference(images, lrn=local_response_normalization):
                                           dtype=dtype)
     biases = _variable_on_cpu('biases', [NUM_CLASSES],
                               tf.constant_initializer(0.0), dtype)
-    softmax_linear = tf.add(tf.matmul(local4, weights), biases,
+    softmax_linear = tf.add(tf.matmul(local4, _as(weights, compute)),
+                            _as(biases, compute),
                             name=scope.name)
     _activation_summary(softmax_linear)
 
@@ -414,9 +476,63 @@ def add_gradient_summaries(grads_and_vars):
       _histogram_summary(var.op.name + '/gradients', grad)
 
 
+def _loss_scale_variables(colocate_with):
+  """mixed_float16's loss scale and its count of finite steps in a row.
+
+  Local variables, left out of checkpoints, so that a checkpoint is the same
+  whatever the precision; a resumed run starts the scale afresh. Kept where
+  the loss is computed (on the worker, in a cluster).
+  """
+  with tf.variable_scope('loss_scaling', reuse=tf.AUTO_REUSE), \
+      tf.colocate_with(colocate_with):
+    local = [tf.GraphKeys.LOCAL_VARIABLES]
+    scale = tf.get_variable(
+        'scale', [], tf.float32, trainable=False, collections=local,
+        initializer=tf.constant_initializer(INITIAL_LOSS_SCALE))
+    finite_steps = tf.get_variable(
+        'finite_steps', [], tf.int64, trainable=False, collections=local,
+        initializer=tf.zeros_initializer())
+  return scale, finite_steps
+
+
+def gradients(loss, precision='float32'):
+  """(gradient, variable) pairs of loss for every trainable variable.
+
+  With mixed_float16 these are the gradients of the loss times the loss
+  scale, divided by it again: float16 gradients too small to represent
+  would otherwise flush to zero.
+  """
+  variables = tf.trainable_variables()
+  if precision != 'mixed_float16':
+    return list(zip(tf.gradients(loss, variables), variables))
+  scale, _ = _loss_scale_variables(loss)
+  grads = tf.gradients(loss * scale, variables)
+  return [(None if g is None else g / scale, v)
+          for g, v in zip(grads, variables)]
+
+
+def _update_loss_scale(grads_and_vars):
+  """Whether every gradient is finite, and the op that moves the loss scale."""
+  grads = [g for g, _ in grads_and_vars if g is not None]
+  finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads],
+                         name='gradients_finite')
+  scale, finite_steps = _loss_scale_variables(grads[0])
+  with tf.control_dependencies(grads):  # They read the scale first.
+    steps = tf.where(finite, finite_steps + 1, tf.zeros_like(finite_steps))
+    grow = steps >= LOSS_SCALE_GROWTH_STEPS
+    new_scale = tf.where(finite, tf.where(grow, scale * 2.0, scale),
+                         tf.maximum(scale / 2.0, 1.0))
+    update = tf.group(scale.assign(new_scale),
+                      finite_steps.assign(tf.where(grow,
+                                                   tf.zeros_like(steps),
+                                                   steps)))
+  _scalar_summary('loss_scale', scale)
+  return finite, update
+
+
 def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
           schedule=None, grads_and_vars=None, loss_terms=None,
-          wrap_optimizer=None):
+          wrap_optimizer=None, precision='float32'):
   """Builds the op that trains the CIFAR-10 model one step: every trainer's.
 
   Creates the schedule's learning rate and optimizer and the moving averages
@@ -438,6 +554,10 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
       optimizer wrapping the schedule's, such as the distributed trainer's
       SyncReplicasOptimizer; that optimizer then applies the moving averages
       of the variables itself.
+    precision: one of PRECISIONS. With mixed_float16 (loss scaling) a step
+      whose gradients are not finite leaves the variables as they are (in a
+      synchronous cluster, applies zero gradients: no worker can skip a
+      step alone) and halves the loss scale.
 
   Returns:
     train_op: op for training.
@@ -459,11 +579,31 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
   # Compute gradients.
   if grads_and_vars is None:
     with tf.control_dependencies([loss_averages_op]):
-      grads_and_vars = opt.compute_gradients(total_loss)
+      grads_and_vars = gradients(total_loss, precision)
 
   # Apply gradients.
-  apply_gradient_op = opt.apply_gradients(grads_and_vars,
-                                          global_step=global_step)
+  if precision != 'mixed_float16':
+    apply_gradient_op = opt.apply_gradients(grads_and_vars,
+                                            global_step=global_step)
+  else:
+    finite, update_loss_scale_op = _update_loss_scale(grads_and_vars)
+    if wrap_optimizer is not None:
+      grads_and_vars = [(tf.where(finite, g, tf.zeros_like(g)), v)
+                        for g, v in grads_and_vars]
+      apply_gradient_op = opt.apply_gradients(grads_and_vars,
+                                              global_step=global_step)
+    else:
+      def apply():
+        with tf.control_dependencies([opt.apply_gradients(
+            grads_and_vars, global_step=global_step)]):
+          return tf.identity(finite)
+
+      def skip():
+        with tf.control_dependencies([tf.assign_add(global_step, 1)]):
+          return tf.identity(finite)
+
+      apply_gradient_op = tf.cond(finite, apply, skip).op
+    apply_gradient_op = tf.group(apply_gradient_op, update_loss_scale_op)
   add_gradient_summaries(grads_and_vars)
   if wrap_optimizer is not None:
     return tf.group(apply_gradient_op, loss_averages_op, name='train')
@@ -492,14 +632,17 @@ def variables_to_restore(checkpoint_path=None):
   return {v.op.name: v for v in tf.global_variables()}, False
 
 
-def class_probabilities(images, flip=False):
+def class_probabilities(images, flip=False, precision='float32'):
   """Softmax over the classes, float32 [batch, NUM_CLASSES], for evaluation.
 
   With flip, each image and its mirror image go through the network in one
   pass and their softmax outputs are averaged (test-time augmentation).
+  precision is inference's.
   """
   if not flip:
-    return tf.nn.softmax(tf.cast(inference(images), tf.float32))
-  both = inference(tf.concat([images, tf.reverse(images, [2])], axis=0))
+    return tf.nn.softmax(tf.cast(inference(images, precision=precision),
+                                 tf.float32))
+  both = inference(tf.concat([images, tf.reverse(images, [2])], axis=0),
+                   precision=precision)
   halves = tf.split(tf.nn.softmax(tf.cast(both, tf.float32)), 2)
   return tf.multiply(0.5, halves[0] + halves[1])

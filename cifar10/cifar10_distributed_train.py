@@ -132,7 +132,7 @@ def train_worker(server, cluster, task_index):
       with tf.device(worker_device + '/cpu:0'):
         images, labels = cifar10.distorted_inputs(
             FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16)
-      logits = cifar10.inference(images)
+      logits = cifar10.inference(images, precision=FLAGS.precision)
       loss = cifar10.loss(logits, labels, schedule.label_smoothing)
       sync = []
 
@@ -146,7 +146,8 @@ def train_worker(server, cluster, task_index):
         return sync[0]
 
       train_op = cifar10.train(loss, global_step, schedule=schedule,
-                               wrap_optimizer=synchronise)
+                               wrap_optimizer=synchronise,
+                               precision=FLAGS.precision)
     config = tf.ConfigProto(
         allow_soft_placement=True,
         # Talk to the parameter servers and this worker only, so a worker

@@ -16,11 +16,10 @@ so the script works (and is tested) everywhere.
 Checkpoints are those of cifar10_train.py: cifar10_eval.py reads them, and
 either trainer resumes from the other's.
 
-Accuracy: as cifar10_train.py per epoch (~0.86 precision @ 1 after 256
-epochs). Speed: the tutorial reported ~1,700 examples/sec on two GTX 1080s
-after its 2017 input fix; on a 2-core CPU two towers are no faster than one
-(README, Speed). The log line reports examples/sec over all towers and
-sec/batch per tower, as the original did.
+Accuracy: as cifar10_train.py per epoch. Speed: towers pay off on GPUs; on
+one CPU two towers only share the same cores (README, Towers and workers).
+The log line reports examples/sec over all towers and sec/batch per tower,
+as the original did.
 """
 import os
 import re
@@ -61,7 +60,8 @@ def tower_devices(num_towers, num_gpus_available):
   return devices, note
 
 
-def tower_loss(scope, images, labels, label_smoothing=0.0):
+def tower_loss(scope, images, labels, label_smoothing=0.0,
+               precision='float32'):
   """Calculate the total loss on a single tower running the CIFAR model.
 
   Args:
@@ -69,11 +69,12 @@ def tower_loss(scope, images, labels, label_smoothing=0.0):
     images: Images. 4D tensor of shape [batch_size, height, width, 3].
     labels: Labels. 1D tensor of shape [batch_size].
     label_smoothing: the schedule's label smoothing.
+    precision: one of cifar10.PRECISIONS.
 
   Returns:
      The tower's total loss and the terms it adds up.
   """
-  logits = cifar10.inference(images)
+  logits = cifar10.inference(images, precision=precision)
   # cifar10.loss() puts this tower's terms into the 'losses' collection; its
   # own sum covers every tower built so far, so add up this tower's alone.
   _ = cifar10.loss(logits, labels, label_smoothing)
@@ -123,7 +124,7 @@ def _losses_across_towers(tower_terms):
 
 
 def build_train_op(images, labels, devices, global_step, batch_size,
-                   schedule=None):
+                   schedule=None, precision='float32'):
   """Splits one batch over the towers and trains on it synchronously.
 
   Args:
@@ -132,6 +133,7 @@ def build_train_op(images, labels, devices, global_step, batch_size,
     global_step: the step counter.
     batch_size: examples per tower.
     schedule: a cifar10.Schedule (default: the tutorial's).
+    precision: one of cifar10.PRECISIONS.
 
   Returns:
     train_op, the loss averaged over towers, and the summary op (whose
@@ -153,20 +155,19 @@ def build_train_op(images, labels, devices, global_step, batch_size,
           # constructs the entire CIFAR model but shares the variables across
           # all towers.
           loss, terms = tower_loss(scope, image_splits[i], label_splits[i],
-                                   schedule.label_smoothing)
+                                   schedule.label_smoothing, precision)
           tower_terms.append(terms)
           # Reuse variables for the next tower.
           tf.get_variable_scope().reuse_variables()
-          variables = tf.trainable_variables()
-          tower_grads.append(list(zip(tf.gradients(loss, variables),
-                                      variables)))
+          tower_grads.append(cifar10.gradients(loss, precision))
           last_scope = scope
 
   # Synchronisation point: the mean gradient over all towers.
   grads = average_gradients(tower_grads)
   total_loss, terms = _losses_across_towers(tower_terms)
   train_op = cifar10.train(total_loss, global_step, schedule=schedule,
-                           grads_and_vars=grads, loss_terms=terms)
+                           grads_and_vars=grads, loss_terms=terms,
+                           precision=precision)
 
   # Every tower made the same summaries: keep the last tower's and the rest.
   summaries = [s for s in tf.get_collection(tf.GraphKeys.SUMMARIES)
@@ -189,7 +190,8 @@ def train():
     images, labels = cifar10.distorted_inputs(
         FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus, FLAGS.use_fp16)
     train_op, loss, summary_op = build_train_op(
-        images, labels, devices, global_step, FLAGS.batch_size, schedule)
+        images, labels, devices, global_step, FLAGS.batch_size, schedule,
+        FLAGS.precision)
     config = tf.ConfigProto(
         # allow_soft_placement must be set to True to build towers on GPU, as
         # some of the ops do not have GPU implementations.
