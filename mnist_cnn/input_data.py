@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import sys
+import zlib
 
 import numpy as np
 from six.moves import urllib
@@ -48,7 +49,9 @@ def _read_bytes(path):
     with open(path, 'rb') as f:
       data = f.read()
     return gzip.decompress(data) if data[:2] == b'\x1f\x8b' else data
-  except (OSError, EOFError) as e:
+  # A damaged gzip stream fails in gzip (OSError, EOFError when cut short)
+  # or in zlib underneath (zlib.error, e.g. "invalid stored block lengths").
+  except (OSError, EOFError, zlib.error) as e:
     raise MnistDataError('Cannot read MNIST file %s (%s): delete it and let '
                          'it download again.' % (path, e))
 

@@ -110,6 +110,20 @@ def test_a_set_of_zero_images_is_refused(tmp_path):
     raise AssertionError('an empty training set was accepted')
 
 
+def test_a_damaged_deflate_stream_is_reported(tmp_path):
+  # Found by the fuzzer (a long run): a gzip header followed by a stored
+  # block whose lengths disagree raised zlib.error out of _read_bytes.
+  path = tmp_path / 'train-labels-idx1-ubyte.gz'
+  path.write_bytes(b'\x1f\x8b\x08\x00' + b'\x00' * 4 + b'\x00\x03' +
+                   b'\x01\x05\x00\x00\x00')
+  try:
+    input_data._read_bytes(str(path))  # pylint: disable=protected-access
+  except input_data.MnistDataError as e:
+    assert str(path) in str(e) and 'invalid stored block lengths' in str(e)
+  else:
+    raise AssertionError('a damaged gzip file was read')
+
+
 def test_mnist_errors_are_usage_errors():
   assert issubclass(input_data.MnistDataError, UsageError)
 
