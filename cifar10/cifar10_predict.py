@@ -29,6 +29,7 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # noqa: E402  (before TensorFlow: log level)
+from cli_support import charts  # noqa: E402
 from cli_support.errors import UsageError  # noqa: E402
 
 from absl import flags  # noqa: E402
@@ -148,11 +149,10 @@ def describe(probabilities, names, top_k):
 def chart_picture(rows):
   """An RGB picture: per (pixels [32, 32, 3], probabilities) row, the image
   enlarged beside mnist_predict's bar chart of the ten probabilities."""
-  from mnist_cnn import images as pictures  # pylint: disable=g-import-not-at-top
   gap = 6
   blocks = []
   for pixels, probabilities in rows:
-    bars = pictures.bar_chart(probabilities)
+    bars = charts.bar_chart(probabilities)
     thumbnail = np.kron(np.clip(np.round(pixels), 0, 255).astype(np.uint8),
                         np.ones((THUMBNAIL_ZOOM, THUMBNAIL_ZOOM, 1), np.uint8))
     height = max(bars.shape[0], thumbnail.shape[0])
@@ -162,7 +162,7 @@ def chart_picture(rows):
     block[height - bars.shape[0] + gap:height + gap,
           gap + thumbnail.shape[1]:] = bars
     blocks.append(block)
-  return pictures.encode_png(np.concatenate(blocks, axis=0))
+  return charts.encode_png(np.concatenate(blocks, axis=0))
 
 
 def main(argv):

@@ -3,8 +3,6 @@
 Uses numpy and TensorFlow's own image decoding and encoding, so the core
 install stays tensorflow, numpy and six.
 """
-from __future__ import absolute_import, division, print_function
-
 import numpy as np
 import tensorflow.compat.v1 as tf
 
@@ -12,12 +10,6 @@ from cli_support.errors import UsageError
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box, centred by mass in 28x28.
-
-# 3x5 glyphs of the digits, for the bar chart's labels.
-_GLYPHS = ['111101101101111', '010110010010111', '111001111100111',
-           '111001111001111', '101101111001001', '111100111001111',
-           '111100111101111', '111001001001001', '111101111101111',
-           '111101111001111']
 
 
 class ImageError(UsageError):
@@ -108,33 +100,6 @@ def to_mnist(grey):
   out = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
   out[top:top + height, left:left + width] = digit
   return out.reshape(-1)
-
-
-def encode_png(pixels):
-  """PNG bytes of a uint8 HxW (grey) or HxWx3 (colour) array."""
-  pixels = np.asarray(pixels, np.uint8)
-  if pixels.ndim == 2:
-    pixels = pixels[:, :, None]
-  return _run(lambda: tf.io.encode_png(pixels))
-
-
-def bar_chart(probabilities, bar_width=24, height=120):
-  """An RGB picture of 10 bars, the most probable in orange, labelled 0-9."""
-  probabilities = np.asarray(probabilities, np.float64)
-  gap, label_height = 6, 9
-  width = 10 * (bar_width + gap) + gap
-  picture = np.full((height + label_height, width, 3), 255, np.uint8)
-  best = int(np.argmax(probabilities))
-  for digit, p in enumerate(probabilities):
-    left = gap + digit * (bar_width + gap)
-    bar = int(round(float(np.clip(p, 0, 1)) * (height - 2)))
-    colour = (230, 120, 20) if digit == best else (60, 110, 190)
-    picture[height - bar:height, left:left + bar_width] = colour
-    glyph = np.array(list(_GLYPHS[digit]), int).reshape(5, 3)
-    glyph_left = left + bar_width // 2 - 1
-    region = picture[height + 2:height + 7, glyph_left:glyph_left + 3]
-    region[glyph == 1] = 0
-  return picture
 
 
 def _tile(maps, rows, cols, zoom, gap=1):

@@ -5,8 +5,6 @@ bytes, the number of dimensions), one 4-byte size per dimension, then the
 data. Images are magic 2051 (0x00000803) with sizes N x 28 x 28; labels are
 magic 2049 (0x00000801) with size N.
 """
-from __future__ import absolute_import, division, print_function
-
 import collections
 import gzip
 import hashlib

@@ -12,8 +12,6 @@ a message; a body that does not arrive within READ_TIMEOUT seconds a 408;
 more than MAX_REQUESTS predictions at once a 503; a failure in the model a
 500 with a one-line message. Each prediction takes a few milliseconds.
 """
-from __future__ import absolute_import, division, print_function
-
 import base64
 import http.server
 import json
@@ -22,14 +20,14 @@ import sys
 import threading
 
 if __package__ in (None, ''):
-  # Run as a file: make the mnist_cnn package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support import charts
+from cli_support.errors import UsageError
 from absl import flags
 import numpy as np
-import tensorflow.compat.v1 as tf
 
 from mnist_cnn import images
 from mnist_cnn import model as mnist_model
@@ -254,7 +252,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     try:
       probabilities, before, after = mnist_model.look_at(
           self.server.sess, self.server.model, digit)
-      maps_png = images.encode_png(images.feature_map_grid(before, after))
+      maps_png = charts.encode_png(images.feature_map_grid(before, after))
     except Exception as e:  # pylint: disable=broad-except
       # The client gets one line; the server's log keeps the whole story.
       self.log_error('prediction failed: %r', e)
@@ -306,14 +304,16 @@ def make_server(checkpoint_dir, port, read_timeout=READ_TIMEOUT,
 def define_flags():
   flags.DEFINE_string('checkpoint_dir', '/tmp/mnist_checkpoints',
                       'Folder with the trained checkpoints.')
-  flags.DEFINE_integer('port', 8000, 'Port on 127.0.0.1 (0: any free port).')
+  flags.DEFINE_integer('port', 8000, 'Port on 127.0.0.1 (0: any free port).',
+                       lower_bound=0, upper_bound=65535)
 
 
 def main(argv=None):  # pylint: disable=unused-argument
   try:
     server = make_server(FLAGS.checkpoint_dir, FLAGS.port)
-  except (ValueError, OSError) as e:
-    sys.exit('mnist_draw_server: error: %s' % e)
+  except OSError as e:
+    raise UsageError('cannot serve on 127.0.0.1:%d (%s): pick another '
+                     '--port.' % (FLAGS.port, e.strerror or e))
   print('Serving the draw-a-digit page on http://127.0.0.1:%d/' %
         server.server_address[1])
   sys.stdout.flush()
@@ -324,9 +324,7 @@ def main(argv=None):  # pylint: disable=unused-argument
 
 
 def run():
-  tf.disable_eager_execution()
-  define_flags()
-  app.run(main)
+  entry.run(main, define_flags)
 
 
 if __name__ == '__main__':

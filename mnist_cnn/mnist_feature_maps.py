@@ -15,8 +15,8 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support import charts
 from absl import flags
-import tensorflow.compat.v1 as tf
 
 from mnist_cnn import images
 from mnist_cnn import model as mnist_model
@@ -39,7 +39,7 @@ def main(argv=None):  # pylint: disable=unused-argument
   sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
   _, before, after = mnist_model.look_at(sess, model, digit)
   with open(FLAGS.output, 'wb') as f:
-    f.write(images.encode_png(images.feature_map_grid(before, after,
+    f.write(charts.encode_png(images.feature_map_grid(before, after,
                                                       FLAGS.zoom)))
   print('Feature maps written to %s' % FLAGS.output)
 

@@ -17,8 +17,8 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support import charts
 from absl import flags
-import tensorflow.compat.v1 as tf
 
 from mnist_cnn import images
 from mnist_cnn import model as mnist_model
@@ -43,7 +43,7 @@ def main(argv=None):  # pylint: disable=unused-argument
     print('%d: %.4f' % (label, p))
   print('Prediction: %d' % probabilities.argmax())
   with open(FLAGS.chart, 'wb') as f:
-    f.write(images.encode_png(images.bar_chart(probabilities)))
+    f.write(charts.encode_png(charts.bar_chart(probabilities)))
   print('Bar chart written to %s' % FLAGS.chart)
 
 

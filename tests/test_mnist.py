@@ -11,6 +11,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from cli_support import charts
 from mnist_cnn import images
 from mnist_cnn import input_data
 from mnist_cnn import model as mnist_model
@@ -200,7 +201,7 @@ def test_training_resumes_and_each_run_has_its_own_log_dir(mnist_trained,
 
 def _write_png(path, grey):
   with open(str(path), 'wb') as f:
-    f.write(images.encode_png(np.asarray(grey, np.uint8)))
+    f.write(charts.encode_png(np.asarray(grey, np.uint8)))
 
 
 def test_a_dark_on_white_drawing_becomes_mnist_polarity(tmp_path):
