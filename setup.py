@@ -37,6 +37,8 @@ setup(
             'cifar10_eval=cifar10.cifar10_eval:run',
             'cifar10_multi_gpu_train=cifar10.cifar10_multi_gpu_train:run',
             'cifar10_distributed_train=cifar10.cifar10_distributed_train:run',
+            'cifar10_predict=cifar10.cifar10_predict:run',
+            'cifar10_export=cifar10.cifar10_export:run',
             'mnist_deep=mnist_cnn.mnist_deep:run',
             'mnist_predict=mnist_cnn.mnist_predict:run',
             'mnist_feature_maps=mnist_cnn.mnist_feature_maps:run',

@@ -19,9 +19,7 @@ from cifar10 import cifar10
 from cifar10 import cifar10_input
 from cli_support.errors import UsageError
 
-# The ten CIFAR-10 classes, in label order (the data set's batches.meta.txt).
-CLASS_NAMES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
-               'horse', 'ship', 'truck')
+CLASS_NAMES = cifar10_input.CLASS_NAMES
 META_FILE = 'batches.meta.txt'
 SIZE = cifar10_input.ORIGINAL_SIZE
 

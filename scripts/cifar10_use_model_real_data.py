@@ -18,7 +18,6 @@ every image, and the quantised one on nearly all.
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -26,12 +25,11 @@ import time
 import warnings
 from datetime import datetime
 
+import bench_common  # First: it puts the repository on sys.path.
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXPORT = os.path.join(REPO_ROOT, 'cifar10', 'cifar10_export.py')
-EVAL = os.path.join(REPO_ROOT, 'cifar10', 'cifar10_eval.py')
-RECORD_BYTES = 1 + 32 * 32 * 3
+EXPORT = os.path.join('cifar10', 'cifar10_export.py')
+EVAL = os.path.join('cifar10', 'cifar10_eval.py')
 PRECISION_LINE = re.compile(r': precision @ 1 = ([\d.]+)')
 BATCH = 100
 
@@ -39,7 +37,7 @@ BATCH = 100
 def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--data_dir', default=os.path.join(
-      REPO_ROOT, '..', 'shared', 'datasets', 'cifar10'),
+      bench_common.SHARED_DATASETS, 'cifar10'),
                       help='Folder holding cifar-10-batches-bin/ (path).')
   parser.add_argument('--checkpoint_dir', default='/tmp/cifar10_train',
                       help='Folder of the trained checkpoint (path).')
@@ -64,8 +62,9 @@ def parse_args(argv):
 
 def run(args):
   """Runs a project command; returns its CompletedProcess, raising on failure."""
-  result = subprocess.run([sys.executable] + args, capture_output=True,
-                          text=True, cwd=REPO_ROOT)
+  result = subprocess.run(bench_common.command(args[0]) + args[1:],
+                          capture_output=True, text=True,
+                          cwd=bench_common.REPO_ROOT, env=bench_common.ENV)
   if result.returncode != 0:
     sys.exit('%s failed (status %d):\n%s' % (os.path.basename(args[0]),
                                              result.returncode,
@@ -75,12 +74,13 @@ def run(args):
 
 def test_images(data_dir, count):
   """uint8 [count, 32, 32, 3] images and int labels of test_batch.bin."""
-  path = os.path.join(data_dir, 'cifar-10-batches-bin', 'test_batch.bin')
-  records = np.fromfile(path, np.uint8).reshape(-1, RECORD_BYTES)[:count]
+  from cifar10 import cifar10_input  # pylint: disable=g-import-not-at-top
+  path = cifar10_input.data_files(data_dir, eval_data=True)[0]
+  records = cifar10_input.read_records(path)[:count]
   if len(records) < count:
     sys.exit('%s holds %d images, fewer than --num_examples %d.' %
              (path, len(records), count))
-  images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+  images = cifar10_input.record_images(records)
   return np.ascontiguousarray(images), records[:, 0].astype(np.int64)
 
 
@@ -140,17 +140,6 @@ def latency_ms(predict, inputs, repeats):
   return 1000 * float(np.median(times))
 
 
-def cpu_name():
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  except (IOError, OSError):
-    pass
-  return platform.processor() or platform.machine()
-
-
 def measure(args):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel('ERROR')  # Deprecation notices.
@@ -158,7 +147,8 @@ def measure(args):
   export_dir = args.export_dir or os.path.join(args.work_dir, 'model')
   os.makedirs(args.work_dir, exist_ok=True)
   figures = {'date': datetime.now().strftime('%Y-%m-%d'),
-             'machine': '%s, %d cores' % (cpu_name(), os.cpu_count()),
+             'machine': '%(cpu)s, %(cores)d cores (%(vector)s)' %
+                        bench_common.cpu(),
              'tensorflow': tf.__version__, 'checkpoint_dir': args.checkpoint_dir,
              'num_examples': args.num_examples, 'tflite_threads': args.threads}
   if not os.path.isdir(export_dir) or not args.export_dir:

@@ -2,7 +2,6 @@
 and a real localhost cluster (1 parameter server, 2 workers)."""
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -13,20 +12,11 @@ import tensorflow.compat.v1 as tf
 from cifar10 import cifar10_distributed_train as dist
 import cifar_fixtures
 from cifar_fixtures import REPO_ROOT, run_script
+from scripts import bench_common
 
 DIST = os.path.join('cifar10', 'cifar10_distributed_train.py')
 EVAL = os.path.join('cifar10', 'cifar10_eval.py')
 STEP_LINE = re.compile(r': step (\d+), loss = ([\d.]+) \(')
-
-
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 def test_cluster_from_flags_and_from_tf_config():
@@ -53,7 +43,7 @@ def test_bad_cluster_descriptions_are_clear_errors(args, message):
 
 
 def test_missing_parameter_server_is_an_error_after_a_bounded_wait(tmp_path):
-  ps_port, worker_port = _free_ports(2)
+  ps_port, worker_port = bench_common.free_ports(2)
   started = time.time()
   result = run_script([DIST, '--ps_hosts', 'localhost:%d' % ps_port,
                        '--worker_hosts', 'localhost:%d' % worker_port,
@@ -71,7 +61,7 @@ def test_localhost_cluster_trains_survives_a_worker_restart_and_evaluates(
     tmp_path):
   data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=60)
   train_dir = str(tmp_path / 'train')
-  ports = _free_ports(3)
+  ports = bench_common.free_ports(3)
   common = ['--ps_hosts', 'localhost:%d' % ports[0],
             '--worker_hosts', 'localhost:%d,localhost:%d' % tuple(ports[1:]),
             '--data_dir', data_dir, '--train_dir', train_dir,
