@@ -111,11 +111,13 @@ def matmul_gflops(n=2048, repeats=10):
 # 1. and 2. In-process graphs.
 
 
-def _train_graph(images, labels, lrn=cifar10.local_response_normalization):
-  """The tutorial's train op on images, with this LRN."""
+def _train_graph(images, labels, lrn=cifar10.local_response_normalization,
+                 precision='float32', lrn_dtype=None):
+  """The tutorial's train op on images, with this LRN and precision."""
   global_step = tf.train.get_or_create_global_step()
-  loss = cifar10.loss(cifar10.inference(images, lrn=lrn), labels)
-  return cifar10.train(loss, global_step, 128)
+  loss = cifar10.loss(cifar10.inference(images, lrn=lrn, precision=precision,
+                                        lrn_dtype=lrn_dtype), labels)
+  return cifar10.train(loss, global_step, 128, precision=precision)
 
 
 class QueueSession(object):
@@ -187,7 +189,7 @@ def pipeline_and_threads(data_dir, steps):
       train_op = _train_graph(images, labels)
     session = QueueSession(graph)
     try:
-      for _ in range(20):
+      for _ in range(min(20, steps)):
         session.sess.run(train_op)
       row['training'] = _timed_rate(lambda: session.sess.run(train_op),
                                     steps // 2)
@@ -229,61 +231,71 @@ def compute_only(data_dir, steps, rounds=3):
     session.close()
 
   variants = collections.OrderedDict()
-  for name, lrn in (('this project', cifar10.local_response_normalization),
-                    ('tf.nn.lrn', tf.nn.lrn)):
+  ours = cifar10.local_response_normalization
+  for name, options in (
+      ('this project', dict(lrn=ours)),
+      ('tf.nn.lrn', dict(lrn=tf.nn.lrn)),
+      ('mixed_bfloat16', dict(lrn=ours, precision='mixed_bfloat16')),
+      ('mixed_bfloat16, LRN in bfloat16',
+       dict(lrn=ours, precision='mixed_bfloat16', lrn_dtype=tf.bfloat16))):
     graph = tf.Graph()
     with graph.as_default():
       train_op = _train_graph(tf.constant(image_batch),
-                              tf.constant(label_batch), lrn)
+                              tf.constant(label_batch), **options)
       init = tf.global_variables_initializer()
     sess = tf.Session(graph=graph)
     sess.run(init)
-    for _ in range(20):
+    for _ in range(min(20, steps)):
       sess.run(train_op)
     variants[name] = (sess, train_op, [])
   for _ in range(rounds):  # Alternate, so both see the same machine.
     for sess, train_op, rates in variants.values():
       rates.append(_timed_rate(lambda: sess.run(train_op), steps // rounds))
 
-  # Profile this project's step.
-  sess, train_op, _ = variants['this project']
-  times = collections.Counter()
-  for _ in range(10):
-    metadata = tf.RunMetadata()
-    sess.run(train_op, options=tf.RunOptions(
-        trace_level=tf.RunOptions.FULL_TRACE), run_metadata=metadata)
-    for device in metadata.step_stats.dev_stats:
-      for node in device.node_stats:
-        times[_category(node.node_name)] += node.all_end_rel_micros
-  total = float(sum(times.values()))
-  profile = [(kind, micros / total) for kind, micros in times.most_common()]
+  # Profile this project's step, in float32 and in mixed_bfloat16.
+  profiles = {}
+  for name in ('this project', 'mixed_bfloat16'):
+    sess, train_op, _ = variants[name]
+    times = collections.Counter()
+    for _ in range(10):
+      metadata = tf.RunMetadata()
+      sess.run(train_op, options=tf.RunOptions(
+          trace_level=tf.RunOptions.FULL_TRACE), run_metadata=metadata)
+      for device in metadata.step_stats.dev_stats:
+        for node in device.node_stats:
+          times[_category(node.node_name)] += node.all_end_rel_micros
+    total = float(sum(times.values()))
+    profiles[name] = [(kind, micros / total)
+                      for kind, micros in times.most_common()]
   rates = {name: statistics.median(r) for name, (_, _, r) in variants.items()}
   for sess, _, _ in variants.values():
     sess.close()
-  return rates, profile
+  return rates, profiles
 
 
 # ----------------------------------------------------------------------------
 # 3. to 6. Scripts as users run them.
 
 
-def train_loop(data_dir, train_dir, steps):
+def train_loop(data_dir, train_dir, steps, precision='float32'):
   return bench_common.median_rate(bench_common.run(
       bench_common.command('cifar10/cifar10_train.py') +
       ['--data_dir', data_dir, '--train_dir', train_dir, '--fresh',
-       '--max_steps', str(steps), '--save_checkpoint_secs', '100000'], 900))
+       '--max_steps', str(steps), '--save_checkpoint_secs', '100000',
+       '--precision', precision], 1800))
 
 
-def keras_fit(data_dir, steps):
-  return bench_common.median_rate(bench_common.run(bench_common.command('scripts/cifar10_keras.py') +
-                           ['--data_dir', data_dir, '--steps', str(steps)],
-                           900))
+def keras_fit(data_dir, steps, precision='float32'):
+  return bench_common.median_rate(bench_common.run(
+      bench_common.command('scripts/cifar10_keras.py') +
+      ['--data_dir', data_dir, '--steps', str(steps),
+       '--precision', precision], 1800))
 
 
 def torch_cpu(data_dir, steps):
-  return bench_common.median_rate(bench_common.run(bench_common.command('scripts/cifar10_torch.py') +
-                           ['--data_dir', data_dir, '--steps', str(steps)],
-                           900))
+  return bench_common.median_rate(bench_common.run(
+      bench_common.command('scripts/cifar10_torch.py') +
+      ['--data_dir', data_dir, '--steps', str(steps)], 900))
 
 
 def evaluation(data_dir, train_dir, eval_dir, flip, repeats):
@@ -346,12 +358,17 @@ def memory(data_dir, train_dir, minutes):
   # Minute 2 of a 10-minute run (or a fifth of a shorter one).
   at_2 = [rss for t, rss in samples if t >= min(120, minutes * 12)][0]
   late = samples[-1][1]
-  rates = [float(r) for _, r in bench_common.RATE_LINE.findall(open(log_path).read())]
+  with open(log_path) as log:
+    rates = bench_common.rates(log.read())
   tenth = max(1, len(rates) // 10)
+
+  def median(values):  # A short run on a busy machine may log no rate.
+    return statistics.median(values) if values else float('nan')
+
   return dict(rss_at_2_min=at_2, rss_at_end=late, peak_rss=peak / 1024.0,
               growth=(late - at_2) / at_2, minutes=samples[-1][0] / 60,
-              early_rate=statistics.median(rates[tenth:2 * tenth]),
-              late_rate=statistics.median(rates[-tenth:]))
+              early_rate=median(rates[tenth:2 * tenth]),
+              late_rate=median(rates[-tenth:]))
 
 
 # ----------------------------------------------------------------------------
@@ -372,6 +389,7 @@ def main(argv=None):
     m = figures['machine']
     print('Machine: %s, %d cores (%s), TensorFlow %s' % (
         m['cpu'], m['cores'], m['vector'], m['tensorflow']))
+    print(bf16_note(m))
     numpy_peak, tf_peak = matmul_gflops()
     figures['matmul_gflops'] = {'numpy': numpy_peak, 'tensorflow': tf_peak}
     limit = max(numpy_peak, tf_peak) * 1e9 / (2 * TRAIN_MACS)
@@ -392,20 +410,29 @@ def main(argv=None):
                 row['fill_seconds'], row['training']))
 
     print('\n2. Train step alone on a batch in memory (compute only)')
-    rates, profile = compute_only(args.data_dir, args.steps)
+    rates, profiles = compute_only(args.data_dir, args.steps)
     figures['compute_only'] = rates
-    figures['profile'] = profile
+    figures['profile'] = profiles['this project']
+    figures['profile_mixed_bfloat16'] = profiles['mixed_bfloat16']
     for name, rate in rates.items():
-      print('   LRN of %s: %.0f examples/sec' % (name, rate))
-    for kind, share in profile:
-      print('   %5.1f%%  %s' % (100 * share, kind))
+      print('   %s: %.0f examples/sec' % (name, rate))
+    for name, profile in (('float32', profiles['this project']),
+                          ('mixed_bfloat16', profiles['mixed_bfloat16'])):
+      print('   Where the time goes, %s:' % name)
+      for kind, share in profile:
+        print('   %5.1f%%  %s' % (100 * share, kind))
 
     print('\n3./4. Full training loops, alternating, %d rounds of %d steps' %
           (args.rounds, args.steps))
     loops = collections.OrderedDict(
         [('cifar10_train.py', lambda: train_loop(args.data_dir, train_dir,
                                                  args.steps)),
-         ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps))])
+         ('cifar10_train.py --precision=mixed_bfloat16',
+          lambda: train_loop(args.data_dir, train_dir, args.steps,
+                             'mixed_bfloat16')),
+         ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps)),
+         ('Keras model.fit, mixed_bfloat16',
+          lambda: keras_fit(args.data_dir, args.steps, 'mixed_bfloat16'))])
     if importlib.util.find_spec('torch'):
       loops['PyTorch (CPU)'] = lambda: torch_cpu(args.data_dir, args.steps)
     else:
@@ -454,6 +481,17 @@ def main(argv=None):
   return 0
 
 
+def bf16_note(machine_figures):
+  """What to expect of bfloat16 on this CPU, from its features."""
+  units = [f for f in ('avx512_bf16', 'amx_bf16')
+           if f in machine_figures['vector'].split()]
+  if units:
+    return 'bfloat16 units: %s.' % ', '.join(units)
+  return ('bfloat16 units: none (no avx512_bf16 or amx_bf16 in '
+          '/proc/cpuinfo): bfloat16 arithmetic is emulated here and expected '
+          'to be slower than float32; that is not a failure.')
+
+
 def print_table(figures, limit):
   loops = figures['loops']
   ours = loops['cifar10_train.py']
@@ -461,6 +499,7 @@ def print_table(figures, limit):
   chosen = [r for r in figures['pipeline'] if r['name'] == 'batched' and
             r['threads'] == cifar10_input.NUM_PREPROCESS_THREADS][0]
   tutorial = figures['pipeline'][0]
+  print('\n%s' % bf16_note(figures['machine']))
   print('\n| measured (batch 128) | figure | ratio |')
   print('| --- | ---: | ---: |')
   print('| compute limit at the matmul peak | %.0f examples/sec | |' % limit)
@@ -481,8 +520,18 @@ def print_table(figures, limit):
                                         tutorial['training']))
   print('| cifar10_train.py loop | %.0f examples/sec | %.1f%% below compute '
         'only |' % (ours, 100 * (1 - ours / compute)))
+  compute_bf16 = figures['compute_only']['mixed_bfloat16']
+  print('| train step alone, mixed_bfloat16 (LRN in float32) | %.0f '
+        'examples/sec | %.2fx float32 |' % (compute_bf16, compute_bf16 / compute))
+  lrn_bf16 = figures['compute_only']['mixed_bfloat16, LRN in bfloat16']
+  print('| train step alone, mixed_bfloat16, LRN in bfloat16 | %.0f '
+        'examples/sec | %.2fx float32 |' % (lrn_bf16, lrn_bf16 / compute))
+  keras_bf16 = loops['Keras model.fit, mixed_bfloat16']
   for name, rate in loops.items():
-    if name != 'cifar10_train.py':
+    if name == 'cifar10_train.py --precision=mixed_bfloat16':
+      print('| %s | %.0f examples/sec | %.2fx the float32 loop; %.2fx Keras '
+            'mixed_bfloat16 |' % (name, rate, rate / ours, rate / keras_bf16))
+    elif name != 'cifar10_train.py':
       print('| %s | %.0f examples/sec | cifar10_train.py is %.2fx |' %
             (name, rate, ours / rate))
   for kind, label in (('plain', 'cifar10_eval.py --run_once'),

@@ -146,12 +146,16 @@ def test_training_resumes_across_precisions_and_eval_reads_each(tmp_path):
     if steps > 3:
       assert 'at step %d' % (steps - 2) in result.stdout
     assert tf.train.latest_checkpoint(train_dir).endswith('-%d' % steps)
+    # Where TensorBoard finds the summaries, said once at start.
+    assert result.stdout.count('`tensorboard --logdir=%s`' % train_dir) == 1
   evaluation = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
                            train_dir, '--eval_dir', str(tmp_path / 'eval'),
                            '--run_once', '--num_examples', '40',
                            '--precision', 'mixed_bfloat16'])
   assert evaluation.returncode == 0, evaluation.stderr
   assert 'precision @ 1 = ' in evaluation.stdout
+  assert evaluation.stdout.count(
+      '`tensorboard --logdir=%s`' % (tmp_path / 'eval')) == 1
 
 
 def test_use_fp16_and_a_mixed_precision_exclude_each_other(tmp_path):

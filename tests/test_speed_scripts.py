@@ -49,9 +49,9 @@ def test_torch_reference_model_matches_the_tutorial_parameter_count():
 def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
   output = tmp_path / 'figures.json'
   result = run_script([os.path.join('scripts', 'benchmark_speed.py'),
-                       '--data_dir', data_dir, '--steps', '20', '--rounds', '1',
+                       '--data_dir', data_dir, '--steps', '10', '--rounds', '1',
                        '--eval_repeats', '1', '--memory_minutes', '0.25',
-                       '--output', str(output)], timeout=600)
+                       '--output', str(output)], timeout=900)
   assert result.returncode == 0, result.stdout + result.stderr
   out = result.stdout
   for part in ('float32 matmul peak', '1. Input pipeline alone',
@@ -65,10 +65,22 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
                    r'images/sec \| costs [\d.]+% of a compute step \|', out)
   assert re.search(r'resident memory, minute 2 -> \d+ \| \d+ -> \d+ MiB', out)
   assert re.search(r'\d\.\d%  LRN and its gradient', out)
+  # The low-precision rows, side by side, and what the CPU has for them.
+  assert re.search(r'^bfloat16 units: ', out, re.M)
+  assert re.search(r'\| cifar10_train.py --precision=mixed_bfloat16 \| \d+ '
+                   r'examples/sec \| [\d.]+x the float32 loop; [\d.]+x Keras '
+                   r'mixed_bfloat16 \|', out)
+  assert re.search(r'\| Keras model.fit, mixed_bfloat16 \| \d+ examples/sec',
+                   out)
+  assert re.search(r'\| train step alone, mixed_bfloat16, LRN in bfloat16 \| '
+                   r'\d+ examples/sec \| [\d.]+x float32 \|', out)
+  assert 'Where the time goes, mixed_bfloat16:' in out
   import json
   figures = json.load(open(str(output)))
   assert set(figures['eval']) == {'plain', 'flip'}
   assert figures['compute_only']['this project'] > 0
+  assert figures['compute_only']['mixed_bfloat16'] > 0
+  assert figures['profile_mixed_bfloat16']
   assert [row['threads'] for row in figures['pipeline']] == [16, 1, 2, 4]
 
 
