@@ -14,66 +14,82 @@ import sys
 WIDTH, HEIGHT = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 20, 50
 COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd']
-# The part of the scale where the schedules differ; the step-0 checkpoints
-# (chance, 0.1) are left off it.
-Y_MIN, Y_MAX, Y_TICK = 0.7, 0.9, 0.02
 TARGET = 0.86  # The tutorial's published precision @ 1.
+# Grid spacings to choose from, for about ten lines on either axis.
+STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50)
 
 
 def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--output', required=True, help='SVG file to write.')
-  parser.add_argument('--title', default='CIFAR-10 precision @ 1 against minutes of training',
+  parser.add_argument('--title', default='CIFAR-10 precision @ 1',
                       help='Title above the plot.')
+  parser.add_argument('--x', default='minutes', choices=['minutes', 'epochs'],
+                      help='What the horizontal axis counts (a column of '
+                      'the CSV).')
+  # The default shows where the schedules differ; the step-0 checkpoints
+  # (chance, 0.1) are left off it.
+  parser.add_argument('--y_range', default='0.7,0.9',
+                      help='Lowest and highest precision shown, MIN,MAX '
+                      '(fractions); points below MIN are left out.')
   parser.add_argument('curves', nargs='+', help='LABEL=CSV, one per curve.')
   return parser.parse_args(argv)
 
 
-def read_curve(path):
+def read_curve(path, x_column='minutes'):
   with open(path) as f:
-    return [(float(row['minutes']), float(row['precision']))
+    return [(float(row[x_column]), float(row['precision']))
             for row in csv.DictReader(f)]
 
 
-def svg(curves, title):
-  max_minutes = max(m for _, points in curves for m, _ in points)
-  x_max = 10 * int(max_minutes / 10 + 1)
+def _grid_step(span):
+  return next(step for step in STEPS if span / step <= 10)
+
+
+def svg(curves, title, x_label='minutes', y_range=(0.7, 0.9)):
+  y_min, y_max = y_range
+  y_tick = _grid_step(y_max - y_min)
+  x_tick = _grid_step(max(m for _, points in curves for m, _ in points))
+  x_max = x_tick * int(max(m for _, points in curves for m, _ in points) /
+                       x_tick + 1)
   plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
   def x(minutes):
     return LEFT + plot_w * minutes / x_max
 
   def y(precision):
-    return TOP + plot_h * (Y_MAX - precision) / (Y_MAX - Y_MIN)
+    return TOP + plot_h * (y_max - precision) / (y_max - y_min)
 
   parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
            'font-family="sans-serif" font-size="12">' % (WIDTH, HEIGHT),
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="%d" y="14" font-size="14">%s</text>' % (LEFT, title)]
-  for tick in range(int(round((Y_MAX - Y_MIN) / Y_TICK)) + 1):
-    value = Y_MIN + tick * Y_TICK
+  for tick in range(int(round((y_max - y_min) / y_tick)) + 1):
+    value = y_min + tick * y_tick
     parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
                  % (LEFT, WIDTH - RIGHT, y(value), y(value)))
     parts.append('<text x="%d" y="%.1f" text-anchor="end">%.2f</text>' %
                  (LEFT - 6, y(value) + 4, value))
-  for minutes in range(0, x_max + 1, 10):
+  for tick in range(int(round(x_max / x_tick)) + 1):
+    value = tick * x_tick
     parts.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#ddd"/>'
-                 % (x(minutes), x(minutes), TOP, HEIGHT - BOTTOM))
-    parts.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' %
-                 (x(minutes), HEIGHT - BOTTOM + 16, minutes))
-  parts.append('<text x="%d" y="%d" text-anchor="middle">minutes of training'
-               '</text>' % (LEFT + plot_w / 2, HEIGHT - 12))
+                 % (x(value), x(value), TOP, HEIGHT - BOTTOM))
+    parts.append('<text x="%.1f" y="%d" text-anchor="middle">%g</text>' %
+                 (x(value), HEIGHT - BOTTOM + 16, value))
+  parts.append('<text x="%d" y="%d" text-anchor="middle">%s of training'
+               '</text>' % (LEFT + plot_w / 2, HEIGHT - 12, x_label))
   parts.append('<text transform="translate(16,%d) rotate(-90)" '
                'text-anchor="middle">precision @ 1 (10,000 test images)</text>'
                % (TOP + plot_h / 2))
-  parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#555" '
-               'stroke-dasharray="6,4"/>' % (LEFT, WIDTH - RIGHT, y(TARGET),
-                                             y(TARGET)))
-  parts.append('<text x="%d" y="%.1f" fill="#555">%.2f, the tutorial\'s '
-               'figure</text>' % (LEFT + 6, y(TARGET) - 5, TARGET))
+  if y_min <= TARGET <= y_max:
+    parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#555" '
+                 'stroke-dasharray="6,4"/>' % (LEFT, WIDTH - RIGHT, y(TARGET),
+                                               y(TARGET)))
+    parts.append('<text x="%d" y="%.1f" fill="#555">%.2f, the tutorial\'s '
+                 'figure</text>' % (LEFT + 6, y(TARGET) - 5, TARGET))
   for i, (label, points) in enumerate(curves):
     colour = COLOURS[i % len(COLOURS)]
-    points = [(m, p) for m, p in points if p >= Y_MIN]
+    points = [(m, p) for m, p in points if p >= y_min]
     parts.append('<polyline fill="none" stroke="%s" stroke-width="2" '
                  'points="%s"/>' % (colour, ' '.join(
                      '%.1f,%.1f' % (x(m), y(p)) for m, p in points)))
@@ -92,14 +108,20 @@ def svg(curves, title):
 
 def main(argv=None):
   args = parse_args(argv)
+  try:
+    y_range = tuple(float(v) for v in args.y_range.split(','))
+    assert len(y_range) == 2 and y_range[0] < y_range[1]
+  except (ValueError, AssertionError):
+    sys.exit('plot_curves: error: --y_range=%s is not MIN,MAX with MIN < MAX.'
+             % args.y_range)
   curves = []
   for spec in args.curves:
     label, sep, path = spec.rpartition('=')
     if not sep or not label:
       sys.exit('plot_curves: error: %r is not LABEL=CSV.' % spec)
-    curves.append((label, read_curve(path)))
+    curves.append((label, read_curve(path, args.x)))
   with open(args.output, 'w') as f:
-    f.write(svg(curves, args.title))
+    f.write(svg(curves, args.title, args.x, y_range))
   print('wrote', args.output)
   return 0
 
