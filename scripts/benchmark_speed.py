@@ -531,6 +531,11 @@ def print_table(figures, limit):
     if name == 'cifar10_train.py --precision=mixed_bfloat16':
       print('| %s | %.0f examples/sec | %.2fx the float32 loop; %.2fx Keras '
             'mixed_bfloat16 |' % (name, rate, rate / ours, rate / keras_bf16))
+    elif name == 'Keras model.fit, mixed_bfloat16':
+      print('| %s | %.0f examples/sec | cifar10_train.py mixed_bfloat16 is '
+            '%.2fx |' % (name, rate,
+                         loops['cifar10_train.py --precision=mixed_bfloat16'] /
+                         rate))
     elif name != 'cifar10_train.py':
       print('| %s | %.0f examples/sec | cifar10_train.py is %.2fx |' %
             (name, rate, ours / rate))
