@@ -40,7 +40,7 @@ def _import_tensorflow_quietly():
   with tempfile.TemporaryFile() as captured:
     os.dup2(captured.fileno(), 2)
     try:
-      import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+      import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
     finally:
       os.dup2(saved_stderr, 2)
       os.close(saved_stderr)

@@ -52,7 +52,7 @@ def _load(handle):
         "--tfhub_module '%s' is a TF Hub handle but tensorflow_hub is not "
         "installed (pip install tensorflow_hub, extra 'hub'); or pass a local "
         "SavedModel directory, e.g. one made by "
-        "scripts/export_cifar10_features.py." % handle)
+        "image_retraining/export_cifar10_features.py." % handle)
   try:
     return hub.load(handle)
   except Exception as e:  # pylint: disable=broad-except
