@@ -13,7 +13,7 @@ setup(
     # TensorFlow 2.21's own requirement.
     python_requires='>=3.10',
     packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining',
-                                    'cli_support']),
+                                    'cli_support', 'tutorials_common']),
     install_requires=[
         # 2.16 is the first release whose tf.compat.v1 queue runners and
         # estimator-free MonitoredTrainingSession we test; 2.21 is what CI runs.

@@ -38,8 +38,8 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # noqa: E402  (before TensorFlow: log level)
-from cli_support.errors import CommandError  # noqa: E402
-from cli_support.errors import UsageError  # noqa: E402
+from tutorials_common.errors import CommandError  # noqa: E402
+from tutorials_common.errors import UsageError  # noqa: E402
 
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from six.moves import urllib
 
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 
 # Process images of this size. The original images are 32 x 32; the tutorial
 # crops them to 24 x 24, which cuts the compute by ~44% for a small loss.

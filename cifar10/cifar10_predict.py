@@ -30,7 +30,7 @@ if __package__ in (None, ''):
 
 from cli_support import entry  # noqa: E402  (before TensorFlow: log level)
 from cli_support import charts  # noqa: E402
-from cli_support.errors import UsageError  # noqa: E402
+from tutorials_common.errors import UsageError  # noqa: E402
 
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402

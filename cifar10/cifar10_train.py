@@ -28,8 +28,8 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
-from cli_support.errors import CommandError
-from cli_support.errors import UsageError
+from tutorials_common.errors import CommandError
+from tutorials_common.errors import UsageError
 from absl import flags
 import tensorflow.compat.v1 as tf
 

@@ -17,7 +17,7 @@ import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
 from cifar10 import cifar10_input
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 
 CLASS_NAMES = cifar10_input.CLASS_NAMES
 META_FILE = 'batches.meta.txt'

@@ -55,8 +55,8 @@ _import_tensorflow_quietly()
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from cli_support.errors import CommandError  # noqa: E402
-from cli_support.errors import UsageError  # noqa: E402
+from tutorials_common.errors import CommandError  # noqa: E402
+from tutorials_common.errors import UsageError  # noqa: E402
 
 FLAGS = flags.FLAGS
 

@@ -1,5 +1,5 @@
 """The error the retraining commands raise for bad input."""
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 
 
 class RetrainError(UsageError):

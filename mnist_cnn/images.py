@@ -6,7 +6,7 @@ install stays tensorflow, numpy and six.
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box, centred by mass in 28x28.

@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 from six.moves import urllib
 
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 
 SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 IMAGES_MAGIC = 2051

@@ -25,7 +25,7 @@ if __package__ in (None, ''):
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from cli_support import charts
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 from absl import flags
 import numpy as np
 

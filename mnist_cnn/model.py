@@ -9,7 +9,7 @@ import collections
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 
 LEARNING_RATE = 1e-4
 EVAL_CHUNK = 1000  # Test images per evaluation run: bounds the memory used.

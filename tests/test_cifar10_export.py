@@ -271,7 +271,7 @@ def test_no_checkpoint_is_a_clear_error(tmp_path):
 
 def test_existing_export_dir_is_refused_without_overwrite(model, tmp_path):
   from cifar10 import cifar10_export
-  from cli_support.errors import UsageError
+  from tutorials_common.errors import UsageError
   (tmp_path / 'model').mkdir()
   (tmp_path / 'model' / 'keep.txt').write_text('mine')
   checkpoint = os.path.join(model['train_dir'], 'model.ckpt-40')
@@ -291,7 +291,7 @@ def test_overwrite_replaces_whole_and_raw_weights_are_used(tmp_path):
   export in only when it is complete, leaving no temporary folder."""
   import tensorflow as tf
   from cifar10 import cifar10_export
-  from cli_support.errors import UsageError
+  from tutorials_common.errors import UsageError
   write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
   checkpoint = os.path.join(str(tmp_path / 'train'), 'model.ckpt-3')
   (tmp_path / 'model').mkdir()

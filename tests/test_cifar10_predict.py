@@ -144,7 +144,7 @@ def test_no_checkpoint_is_a_usage_error(tmp_path):
   """The check both commands make first (cifar10_export's test runs it as a
   command: exit status 2, one line)."""
   from cifar10 import use_model
-  from cli_support.errors import UsageError
+  from tutorials_common.errors import UsageError
   (tmp_path / 'train').mkdir()
   with pytest.raises(UsageError, match='no checkpoint in %s: train one first'
                      % re.escape(str(tmp_path / 'train'))):

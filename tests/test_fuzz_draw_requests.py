@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings, strategies as st
 import numpy as np
 
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 from mnist_cnn import images
 from mnist_cnn import mnist_draw_server as server
 

@@ -12,7 +12,7 @@ import tempfile
 from hypothesis import given, strategies as st
 import numpy as np
 
-from cli_support.errors import UsageError
+from tutorials_common.errors import UsageError
 from mnist_cnn import input_data
 
 MAGICS = (input_data.IMAGES_MAGIC, input_data.LABELS_MAGIC)
