@@ -20,9 +20,12 @@ class CommandError(RuntimeError):
   exit_status = 1
 
 
-# What TensorFlow wraps around the reason of an error: the graph-mode header,
-# the eager '{{function_node ...}}' prefix and the ' [Op:Name] name: ...' tail.
-_TF_HEADER = 'Graph execution error:'
+# What TensorFlow wraps around the reason of an error. Graph mode: a header,
+# where the node was defined (a Python traceback) and '[[node]]' lines, the
+# reason last. Eager mode: a '{{function_node ...}}' prefix and an
+# ' [Op:Name] name: ...' tail around the reason.
+_GRAPH_NOISE = re.compile(r"^(Graph execution error:|Detected at node|File \"|"
+                          r"Node: '|\[\[|Traceback)")
 _FUNCTION_NODE = re.compile(r'^\{\{[^}]*\}\}\s*')
 _OP_TAIL = re.compile(r'\s*\[Op:[^\]]*\].*$')
 
@@ -35,12 +38,11 @@ def one_line(error):
   error with no message is named by its type.
   """
   text = getattr(error, 'message', None) or str(error)
-  lines = [line.strip() for line in text.splitlines()]
-  lines = [line for line in lines
-           if line and line != _TF_HEADER and not line.startswith('[[') and
-           not line.startswith('Traceback') and not line.startswith('File "')]
-  for line in lines:
-    line = _OP_TAIL.sub('', _FUNCTION_NODE.sub('', line))
-    if line:
-      return line
-  return type(error).__name__
+  lines = [_OP_TAIL.sub('', _FUNCTION_NODE.sub('', line.strip()))
+           for line in text.splitlines()]
+  graph_error = any(_GRAPH_NOISE.match(line) for line in lines)
+  lines = [line for line in lines if line and not _GRAPH_NOISE.match(line)]
+  if not lines:
+    return type(error).__name__
+  # A graph-mode error puts its reason after the traceback.
+  return lines[-1] if graph_error else lines[0]
