@@ -54,9 +54,11 @@ _import_tensorflow_quietly()
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
 
 from tutorials_common.errors import CommandError  # noqa: E402
 from tutorials_common.errors import UsageError  # noqa: E402
+from tutorials_common.errors import one_line  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -84,7 +86,7 @@ def require_folder(flag_name):
       message='--%s must be a folder, but that path is a file.' % flag_name)
 
 
-def _adopt_command_flags(before):
+def _adopt_command_flags(before, module_name):
   """Makes the flags define_flags added key flags of the main module.
 
   absl's --help lists only the main module's key flags: a flag defined in a
@@ -94,7 +96,7 @@ def _adopt_command_flags(before):
   for name in list(FLAGS):
     flag = FLAGS[name]
     if before.get(name) is not flag:
-      FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+      FLAGS.register_key_flag_for_module(module_name, flag)
 
 
 def _parse_flags(argv):
@@ -102,7 +104,7 @@ def _parse_flags(argv):
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    fail(one_line(e))
   except SystemExit as e:
     # absl prints the help and exits with status 1; asking for help is not
     # a failure.
@@ -111,29 +113,34 @@ def _parse_flags(argv):
     raise
 
 
-def _guarded(main):
+def _guarded(main, graph_mode):
   def guarded_main(argv):
     try:
-      return main(argv)
+      if not graph_mode:
+        return main(argv)
+      # tf.compat.v1 code builds into the default graph; a graph of its own
+      # also keeps eager mode on for the rest of the process (a notebook, a
+      # test that runs several commands).
+      with tf.Graph().as_default():
+        return main(argv)
     except (UsageError, CommandError) as e:
       fail(e, e.exit_status)
   return guarded_main
 
 
-def run(main, define_flags, graph_mode=True):
+def run(main, define_flags, graph_mode=True, argv=None):
   """Defines the command's flags and runs main under absl.
 
   main(argv) may raise UsageError (bad input: exit status 2) or CommandError
   (failure: status 1); either becomes one `prog: error: message` line.
   graph_mode: run TensorFlow 1.x-style graphs (tf.compat.v1), as the
   tutorials do; False keeps TensorFlow 2's eager mode.
+  argv: the command line (default sys.argv).
   """
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  if graph_mode:
-    tf.disable_eager_execution()
   # absl's handler prints TensorFlow's Python log lines already.
   tf.get_logger().propagate = False
   before = {name: FLAGS[name] for name in FLAGS}
   define_flags()
-  _adopt_command_flags(before)
-  app.run(_guarded(main), flags_parser=_parse_flags)
+  # absl's --help lists the flags of the module named sys.argv[0].
+  _adopt_command_flags(before, (argv or sys.argv)[0])
+  app.run(_guarded(main, graph_mode), argv=argv, flags_parser=_parse_flags)
