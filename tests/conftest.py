@@ -4,6 +4,11 @@ import sys
 # The packages are importable from a checkout even before `pip install -e .`.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import io  # noqa: E402
+import subprocess  # noqa: E402
+
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
@@ -42,3 +47,55 @@ def mnist_trained(tmp_path_factory):
   return dict(root=root, data_dir=data_dir,
               checkpoint_dir=str(root / 'checkpoints'),
               log_dir=str(root / 'logs'), train=result)
+
+
+def _run_in_process(module_name, args=(), program=None):
+  """Runs a command's run() in this process as `program ARGS` would.
+
+  Returns a subprocess.CompletedProcess (returncode, stdout, stderr as text)
+  without TensorFlow's seconds of start-up. The flags the command defines
+  are removed again afterwards, so the next command can define its own.
+  """
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  # absl's own --help flags, defined once per process: not the command's.
+  app.define_help_flags()
+  module = importlib.import_module(module_name)
+  program = program or module_name.rsplit('.', 1)[-1]
+  argv = [program] + list(args)
+  flag_values = flags.FLAGS
+  before = {name: flag_values[name] for name in flag_values}
+  stdout, stderr = io.StringIO(), io.StringIO()
+  saved_argv, sys.argv = sys.argv, argv
+  returncode = 0
+  try:
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+      try:
+        status = module.run()
+        returncode = status or 0
+      except SystemExit as e:
+        if isinstance(e.code, str):
+          stderr.write(e.code + '\n')
+          returncode = 1
+        else:
+          returncode = e.code or 0
+  finally:
+    sys.argv = saved_argv
+    defined = [(name, flag_values[name].default is not None)
+               for name in flag_values if before.get(name) is not flag_values[name]]
+    for name in list(flag_values):
+      if before.get(name) is not flag_values[name]:
+        delattr(flag_values, name)
+        if name in before:  # A flag the command took over (allow_override).
+          flag_values[name] = before[name]
+    flag_values.unparse_flags()
+  result = subprocess.CompletedProcess(argv, returncode, stdout.getvalue(),
+                                       stderr.getvalue())
+  # (name, has a default) of each flag the command defined or took over.
+  result.flags_defined = sorted(defined)
+  return result
+
+
+@pytest.fixture
+def run_in_process():
+  """_run_in_process: a command run in the test's process (flags, errors)."""
+  return _run_in_process

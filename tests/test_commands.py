@@ -1,41 +1,17 @@
-"""Every command's start-up, as users meet it: --help and bad flag values."""
-import concurrent.futures
+"""Every command's start-up, as users meet it: --help and bad flag values.
+
+The commands run in this process (no TensorFlow start-up per case); one real
+console script proves that the installed start-up behaves the same.
+"""
 import importlib.metadata
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from cifar_fixtures import REPO_ROOT
-from cifar_fixtures import run_script
-
 DISTRIBUTION = 'tf-classic-tutorials'
-
-# For each module, the flags its define_flags() adds (or takes over from
-# absl), computed in one process: each module's flags are removed again
-# before the next module defines its own.
-_LIST_FLAGS = r'''
-import importlib, json, sys
-from absl import flags
-FLAGS = flags.FLAGS
-found = {}
-for module_name in sys.argv[1:]:
-  module = importlib.import_module(module_name)
-  before = {name: FLAGS[name] for name in FLAGS}
-  module.define_flags()
-  added = sorted(name for name in FLAGS if before.get(name) is not FLAGS[name])
-  # absl's --help shows no default for a flag whose default is None.
-  found[module_name] = [(name, FLAGS[name].default is not None)
-                        for name in added]
-  for name in added:
-    if name not in before:
-      delattr(FLAGS, name)
-print(json.dumps(found))
-'''
 
 
 def console_scripts():
@@ -45,68 +21,75 @@ def console_scripts():
                 if ep.group == 'console_scripts')
 
 
-def _help_of(name):
-  executable = shutil.which(name)
-  assert executable, 'console script %s missing: run pip install -e .' % name
-  return subprocess.run([executable, '--help'], capture_output=True,
-                        text=True, timeout=120,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+def _flags_shown(help_text):
+  return set(re.findall(r'^  --(?:\[no\])?(\w+):', help_text, re.M))
 
 
-def test_help_of_every_console_script_lists_every_flag_it_takes():
+def _assert_help_lists_flags(name, result, flags_defined):
+  assert result.returncode == 0, (name, result.stderr)
+  expected = set(flag for flag, _ in flags_defined)
+  assert expected, '%s defines no flags?' % name
+  missing = expected - _flags_shown(result.stdout)
+  assert not missing, '%s --help lacks %s' % (name, sorted(missing))
+  # Each flag with its default, unless it has none (absl shows no default
+  # for a flag whose default is None).
+  with_defaults = sum(has_default for _, has_default in flags_defined)
+  assert result.stdout.count('(default:') >= with_defaults, name
+
+
+def test_help_of_every_command_lists_every_flag_it_takes(run_in_process):
   scripts = console_scripts()
   assert len(scripts) >= 12
-  listed = subprocess.run(
-      [sys.executable, '-c', _LIST_FLAGS] + [module for _, module in scripts],
-      capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
-  assert listed.returncode == 0, listed.stderr
-  flags_of = json.loads(listed.stdout.strip().splitlines()[-1])
-  with concurrent.futures.ThreadPoolExecutor(2) as pool:
-    helps = dict(zip(scripts, pool.map(_help_of, [n for n, _ in scripts])))
-  for (name, module), result in helps.items():
-    assert result.returncode == 0, (name, result.stderr)
-    shown = set(re.findall(r'^  --(?:\[no\])?(\w+):', result.stdout, re.M))
-    expected = set(name for name, _ in flags_of[module])
-    with_defaults = sum(has_default for _, has_default in flags_of[module])
-    assert expected, '%s defines no flags?' % module
-    assert expected <= shown, '%s --help lacks %s' % (
-        name, sorted(expected - shown))
-    # Each flag with its default, unless it has none.
-    assert result.stdout.count('(default:') >= with_defaults, name
+  for name, module in scripts:
+    result = run_in_process(module, ['--help'], program=name)
+    _assert_help_lists_flags(name, result, result.flags_defined)
 
 
-@pytest.mark.parametrize('script,flag,message', [
-    ('cifar10/cifar10_train.py', '--batch_size=0',
+def test_installed_console_script_help(run_in_process):
+  executable = shutil.which('cifar10_train')
+  assert executable, 'console script cifar10_train missing: pip install -e .'
+  result = subprocess.run([executable, '--help'], capture_output=True,
+                          text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  in_process = run_in_process('cifar10.cifar10_train', ['--help'])
+  _assert_help_lists_flags('cifar10_train', result, in_process.flags_defined)
+  assert _flags_shown(result.stdout) == _flags_shown(in_process.stdout)
+
+
+@pytest.mark.parametrize('module,flag,message', [
+    ('cifar10.cifar10_train', '--batch_size=0',
      'flag --batch_size=0: 0 is not a positive integer'),
-    ('cifar10/cifar10_train.py', '--max_steps=-1',
+    ('cifar10.cifar10_train', '--max_steps=-1',
      'flag --max_steps=-1: -1 is not a non-negative integer'),
-    ('cifar10/cifar10_train.py', '--fast_epochs=0',
+    ('cifar10.cifar10_train', '--fast_epochs=0',
      'flag --fast_epochs=0.0: --fast_epochs must be more than 0.'),
-    ('cifar10/cifar10_multi_gpu_train.py', '--num_gpus=0',
+    ('cifar10.cifar10_multi_gpu_train', '--num_gpus=0',
      'flag --num_gpus=0: 0 is not a positive integer'),
-    ('cifar10/cifar10_eval.py', '--num_examples=0',
+    ('cifar10.cifar10_eval', '--num_examples=0',
      'flag --num_examples=0: 0 is not a positive integer'),
-    ('cifar10/cifar10_eval.py', '--data_dir=%s' % os.path.abspath(__file__),
+    ('cifar10.cifar10_eval', '--data_dir=%s' % os.path.abspath(__file__),
      '--data_dir must be a folder, but that path is a file.'),
-    ('mnist_cnn/mnist_deep.py', '--keep_prob=0',
+    ('mnist_cnn.mnist_deep', '--keep_prob=0',
      '--keep_prob must be more than 0 and at most 1.'),
-    ('image_retraining/retrain.py', '--testing_percentage=120',
+    ('image_retraining.retrain', '--testing_percentage=120',
      'flag --testing_percentage=120: 120 is not an integer in the range '
      '[0, 100]'),
 ])
-def test_a_bad_flag_value_is_one_line_naming_the_flag(script, flag, message):
-  result = run_script([script, flag])
-  program = os.path.basename(script)[:-3]
+def test_a_bad_flag_value_is_one_line_naming_the_flag(run_in_process, module,
+                                                      flag, message):
+  result = run_in_process(module, [flag])
+  program = module.rsplit('.', 1)[-1]
   assert result.returncode == 2, result.stderr
   assert 'Traceback' not in result.stderr
-  last = result.stderr.strip().splitlines()[-1]
-  assert last.startswith('%s: error: ' % program), last
-  assert message in last
-  assert flag.split('=')[0] in last
+  assert result.stderr.count('\n') == 1, result.stderr
+  line = result.stderr.strip()
+  assert line.startswith('%s: error: ' % program), line
+  assert message in line
+  assert flag.split('=')[0] in line
 
 
-def test_an_unknown_flag_is_one_line_too():
-  result = run_script(['cifar10/cifar10_eval.py', '--num_gpus=2'])
+def test_an_unknown_flag_is_one_line_too(run_in_process):
+  result = run_in_process('cifar10.cifar10_eval', ['--num_gpus=2'])
   assert result.returncode == 2
-  assert result.stderr.strip().splitlines()[-1] == (
-      "cifar10_eval: error: Unknown command line flag 'num_gpus'")
+  assert result.stderr == (
+      "cifar10_eval: error: Unknown command line flag 'num_gpus'\n")
