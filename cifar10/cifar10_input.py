@@ -10,19 +10,18 @@ blue bytes of a 32x32 image in row-major order.
 * `check_data_files` looks at every file before a pipeline is built, so a bad
   file is a clear error at start-up instead of a hung or crashed queue runner.
 """
-import hashlib
 import os
-import sys
 import tarfile
 
 import numpy as np
 import tensorflow.compat.v1 as tf
-from six.moves import urllib
 
+from tutorials_common import download
 from tutorials_common.errors import UsageError
 
 # Process images of this size. The original images are 32 x 32; the tutorial
-# crops them to 24 x 24, which cuts the compute by ~44% for a small loss.
+# crops them to 24 x 24, which cuts the compute for a small loss in accuracy
+# (the README has the figures).
 IMAGE_SIZE = 24
 
 # Global constants describing the CIFAR-10 data set.
@@ -46,10 +45,10 @@ DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
 DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 
 # Queue-runner threads that read and distort training batches. The tutorial
-# used 16 (one image per step). Batched, one thread already delivers many
-# times what training consumes, and the trainer ran at the same speed with 1,
-# 2 or 4 (scripts/benchmark_speed.py, part 1; README, Speed); the second
-# thread is headroom for a busy machine.
+# used 16 (one image per step). Batched, one thread already delivers more
+# than training consumes, and more threads did not make the trainer faster
+# (README, Speed; scripts/benchmark_speed.py measures it); the second thread
+# is headroom for a busy machine.
 NUM_PREPROCESS_THREADS = 2
 
 
@@ -125,14 +124,6 @@ def record_images(records):
 # Download.
 
 
-def _md5(path):
-  digest = hashlib.md5()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
 def _safe_extract(archive_path, dest_dir):
   """Extracts a tar archive, refusing any member that would land outside dest_dir."""
   dest_root = os.path.realpath(dest_dir)
@@ -174,32 +165,17 @@ def maybe_download_and_extract(data_dir, url=DATA_URL, md5=DATA_MD5):
   filename = url.split('/')[-1]
   filepath = os.path.join(data_dir, filename)
   if not os.path.exists(filepath):
-    partial = filepath + '.part'
-
-    def _progress(count, block_size, total_size):
-      if total_size > 0:
-        sys.stdout.write('\r>> Downloading %s %.1f%%' % (
-            filename, min(100.0, float(count * block_size) / total_size * 100)))
-        sys.stdout.flush()
-
-    try:
-      urllib.request.urlretrieve(url, partial, _progress)
-    except (IOError, OSError) as e:  # URLError and socket errors are OSErrors.
-      if os.path.exists(partial):
-        os.remove(partial)
+    download.download(
+        url, filepath, md5=md5, error=CifarDataError,
+        offline_hint='Without internet access, download %s on another '
+        'machine and put it at %s (or its extracted folder at %s), then run '
+        'again.' % (filename, filepath, batches_dir))
+  elif md5:  # Put there by hand, or by an older run.
+    actual_md5 = download.file_md5(filepath)
+    if actual_md5 != md5:
       raise CifarDataError(
-          'Could not download %s (%s). Without internet access, download '
-          '%s on another machine and put it at %s (or its extracted folder '
-          'at %s), then run again.' % (url, e, filename, filepath, batches_dir))
-    print()
-    os.rename(partial, filepath)
-    print('Successfully downloaded', filename, os.stat(filepath).st_size,
-          'bytes.')
-  actual_md5 = _md5(filepath)
-  if md5 and actual_md5 != md5:
-    raise CifarDataError(
-        'Archive %s has md5 %s, expected %s: the download is corrupt or '
-        'incomplete. Delete it and run again.' % (filepath, actual_md5, md5))
+          'Archive %s has md5 %s, expected %s: the download is corrupt or '
+          'incomplete. Delete it and run again.' % (filepath, actual_md5, md5))
   _safe_extract(filepath, data_dir)
   if not os.path.isdir(batches_dir):
     raise CifarDataError('Archive %s did not contain %s/.' %

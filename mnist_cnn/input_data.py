@@ -10,12 +10,11 @@ import gzip
 import hashlib
 import math
 import os
-import sys
 import zlib
 
 import numpy as np
-from six.moves import urllib
 
+from tutorials_common import download as download_helper
 from tutorials_common.errors import UsageError
 
 SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
@@ -90,37 +89,13 @@ def _find(data_dir, name):
 def download(data_dir, name, source_url=SOURCE_URL):
   """Downloads name.gz into data_dir with progress, checking its md5."""
   filename = name + '.gz'
-  path = os.path.join(data_dir, filename)
-  partial = path + '.part'
-  url = source_url + filename
-
-  def _progress(count, block_size, total_size):
-    if total_size > 0:
-      sys.stdout.write('\r>> Downloading %s %.1f%%' % (
-          filename, min(100.0, 100.0 * count * block_size / total_size)))
-      sys.stdout.flush()
-
-  if not os.path.isdir(data_dir):
-    os.makedirs(data_dir)
-  try:
-    urllib.request.urlretrieve(url, partial, _progress)
-  except (IOError, OSError) as e:
-    if os.path.exists(partial):
-      os.remove(partial)
-    raise MnistDataError(
-        'Could not download %s (%s). Without internet access, put the four '
-        'MNIST files (%s, gzipped or not) into %s and run again.' %
-        (url, e, ', '.join(f + '.gz' for f in FILES), data_dir))
-  print()
-  actual = hashlib.md5(_read_bytes(partial)).hexdigest()
-  if actual != FILES[name]:
-    os.remove(partial)
-    raise MnistDataError('Downloaded %s has md5 %s after decompressing, '
-                         'expected %s: the download is corrupt.' %
-                         (url, actual, FILES[name]))
-  os.rename(partial, path)
-  print('Successfully downloaded', filename, os.path.getsize(path), 'bytes.')
-  return path
+  return download_helper.download(
+      source_url + filename, os.path.join(data_dir, filename), md5=FILES[name],
+      md5_of=lambda path: hashlib.md5(_read_bytes(path)).hexdigest(),
+      error=MnistDataError,
+      offline_hint='Without internet access, put the four MNIST files (%s, '
+      'gzipped or not) into %s and run again.' %
+      (', '.join(f + '.gz' for f in FILES), data_dir))
 
 
 def read_data_sets(data_dir, source_url=SOURCE_URL):
