@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 # reliability figures:
 #   python -m pytest tests/test_fuzz_*.py --hypothesis-profile=long \
 #       --hypothesis-show-statistics
-# TensorFlow-backed properties run a tenth of max_examples (each example
-# builds a graph). FUZZ_LONG_EXAMPLES sets the long profile's count.
+# TensorFlow-backed properties run a third of max_examples, at least 20
+# (each example runs a graph). FUZZ_LONG_EXAMPLES sets the long profile's
+# count.
 _FUZZ = dict(database=None, deadline=None, print_blob=True,
              suppress_health_check=[HealthCheck.too_slow,
                                     HealthCheck.data_too_large])
