@@ -112,12 +112,12 @@ def matmul_gflops(n=2048, repeats=10):
 
 
 def _train_graph(images, labels, lrn=cifar10.local_response_normalization,
-                 precision='float32', lrn_dtype=None):
+                 precision='float32', lrn_dtype=None, batch_size=128):
   """The tutorial's train op on images, with this LRN and precision."""
   global_step = tf.train.get_or_create_global_step()
   loss = cifar10.loss(cifar10.inference(images, lrn=lrn, precision=precision,
                                         lrn_dtype=lrn_dtype), labels)
-  return cifar10.train(loss, global_step, 128, precision=precision)
+  return cifar10.train(loss, global_step, batch_size, precision=precision)
 
 
 class QueueSession(object):
@@ -219,11 +219,14 @@ def _category(node_name):
   return 'other'
 
 
-def compute_only(data_dir, steps, rounds=3):
-  """Part 2: the train step on one batch held in memory, and its profile."""
+def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
+  """Part 2: the train step on one batch held in memory, and its profile.
+
+  Returns ({variant: examples/sec}, {variant: [(kind of op, share)]}).
+  """
   graph = tf.Graph()
   with graph.as_default():
-    batch = cifar10_input.distorted_inputs(data_dir, 128)
+    batch = cifar10_input.distorted_inputs(data_dir, batch_size)
   session = QueueSession(graph)
   try:
     image_batch, label_batch = session.sess.run(batch)
@@ -241,7 +244,8 @@ def compute_only(data_dir, steps, rounds=3):
     graph = tf.Graph()
     with graph.as_default():
       train_op = _train_graph(tf.constant(image_batch),
-                              tf.constant(label_batch), **options)
+                              tf.constant(label_batch), batch_size=batch_size,
+                              **options)
       init = tf.global_variables_initializer()
     sess = tf.Session(graph=graph)
     sess.run(init)
@@ -250,14 +254,15 @@ def compute_only(data_dir, steps, rounds=3):
     variants[name] = (sess, train_op, [])
   for _ in range(rounds):  # Alternate, so both see the same machine.
     for sess, train_op, rates in variants.values():
-      rates.append(_timed_rate(lambda: sess.run(train_op), steps // rounds))
+      rates.append(_timed_rate(lambda: sess.run(train_op),
+                               max(1, steps // rounds), batch_size))
 
   # Profile this project's step, in float32 and in mixed_bfloat16.
   profiles = {}
   for name in ('this project', 'mixed_bfloat16'):
     sess, train_op, _ = variants[name]
     times = collections.Counter()
-    for _ in range(10):
+    for _ in range(profile_steps):
       metadata = tf.RunMetadata()
       sess.run(train_op, options=tf.RunOptions(
           trace_level=tf.RunOptions.FULL_TRACE), run_metadata=metadata)

@@ -46,7 +46,116 @@ def test_torch_reference_model_matches_the_tutorial_parameter_count():
   assert net(torch.zeros(3, 3, 24, 24)).shape == (3, 10)
 
 
+@pytest.fixture(scope='module')
+def benchmark_speed():
+  """scripts/benchmark_speed.py as a module, for its parts in process."""
+  import importlib.util
+  import sys
+  scripts = os.path.join(cifar_fixtures.REPO_ROOT, 'scripts')
+  sys.path.insert(0, scripts)  # Its bench_common.
+  try:
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_speed', os.path.join(scripts, 'benchmark_speed.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+  finally:
+    sys.path.remove(scripts)
+  return module
+
+
+def _canned_figures():
+  """Figures of the shape a real run gathers, with round numbers."""
+  def pipeline(name, threads, rate, training):
+    return dict(name=name, threads=threads, fill_seconds=1.0, pipeline=rate,
+                training=training)
+  return {
+      'machine': dict(cpu='Test CPU', cores=2, vector='avx2 avx512f',
+                      tensorflow='2.x'),
+      'pipeline': [pipeline("tutorial's per-image queue runners", 16, 10000,
+                            800),
+                   pipeline('batched', 1, 40000, 1000),
+                   pipeline('batched', 2, 50000, 1000),
+                   pipeline('batched', 4, 50000, 1000)],
+      'compute_only': {'this project': 1000.0, 'tf.nn.lrn': 800.0,
+                       'mixed_bfloat16': 1500.0,
+                       'mixed_bfloat16, LRN in bfloat16': 1600.0},
+      'loops': {'cifar10_train.py': 960.0,
+                'cifar10_train.py --precision=mixed_bfloat16': 1440.0,
+                'Keras model.fit': 640.0,
+                'Keras model.fit, mixed_bfloat16': 960.0},
+      'eval': {'plain': dict(seconds=1.5, command_seconds=4.0, images=10000),
+               'flip': dict(seconds=2.5, command_seconds=5.0, images=10000)},
+      'memory': dict(rss_at_2_min=1000.0, rss_at_end=1010.0, peak_rss=1020.0,
+                     growth=0.01, minutes=10.0, early_rate=1, late_rate=1),
+  }
+
+
+def test_benchmark_table_states_each_figure_and_ratio(benchmark_speed,
+                                                      capsys):
+  benchmark_speed.print_table(_canned_figures(), limit=2000.0)
+  out = capsys.readouterr().out
+  rows = [
+      '| compute limit at the matmul peak | 2000 examples/sec | |',
+      '| train step alone, this LRN | 1000 examples/sec | 0.50 of the limit |',
+      '| train step alone, tf.nn.lrn | 800 examples/sec | 1.25x slower |',
+      "| input pipeline alone, tutorial's per-image queue runners, 16 threads "
+      '| 10000 images/sec | costs 10.0% of a compute step |',
+      '| input pipeline alone, batched, 2 threads | 50000 images/sec | costs '
+      '2.0% of a compute step |',
+      '| training fed by the batched pipeline / by the per-image one | 1000 / '
+      '800 examples/sec | 1.25x |',
+      '| cifar10_train.py loop | 960 examples/sec | 4.0% below compute only |',
+      '| train step alone, mixed_bfloat16 (LRN in float32) | 1500 '
+      'examples/sec | 1.50x float32 |',
+      '| train step alone, mixed_bfloat16, LRN in bfloat16 | 1600 '
+      'examples/sec | 1.60x float32 |',
+      '| cifar10_train.py --precision=mixed_bfloat16 | 1440 examples/sec | '
+      '1.50x the float32 loop; 1.50x Keras mixed_bfloat16 |',
+      '| Keras model.fit | 640 examples/sec | cifar10_train.py is 1.50x |',
+      '| Keras model.fit, mixed_bfloat16 | 960 examples/sec | '
+      'cifar10_train.py mixed_bfloat16 is 1.50x |',
+      '| cifar10_eval.py --run_once, 10000 images | 1.50 s (4.0 s with '
+      'start-up) | |',
+      '| cifar10_eval.py --run_once --eval_flip, 10000 images | 2.50 s (5.0 s '
+      'with start-up) | |',
+      '| resident memory, minute 2 -> 10 | 1000 -> 1010 MiB (peak 1020) | '
+      '+1.0% |',
+  ]
+  for row in rows:
+    assert row in out.splitlines(), row
+  # Without bfloat16 units the table says what that means.
+  assert 'bfloat16 units: none' in out
+
+
+def test_benchmark_names_the_bfloat16_units_it_finds(benchmark_speed):
+  assert benchmark_speed.bf16_note(
+      dict(vector='avx2 avx512f avx512_bf16')) == 'bfloat16 units: avx512_bf16.'
+
+
+def test_benchmark_compute_only_measures_and_profiles_each_variant(
+    benchmark_speed, data_dir):
+  rates, profiles = benchmark_speed.compute_only(
+      data_dir, steps=2, rounds=1, batch_size=8, profile_steps=1)
+  assert set(rates) == {'this project', 'tf.nn.lrn', 'mixed_bfloat16',
+                        'mixed_bfloat16, LRN in bfloat16'}
+  assert all(rate > 0 for rate in rates.values())
+  for name in ('this project', 'mixed_bfloat16'):
+    shares = dict(profiles[name])
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares['convolutions (with bias, ReLU)'] > 0
+    assert shares['LRN and its gradient'] > 0
+
+
+def test_benchmark_without_data_says_where_to_point_it(benchmark_speed,
+                                                       tmp_path, capsys):
+  assert benchmark_speed.main(['--data_dir', str(tmp_path)]) == 2
+  out = capsys.readouterr().out
+  assert 'No CIFAR-10 data at' in out and '--data_dir' in out
+
+
+@pytest.mark.slow
 def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
+  """The whole benchmark end to end, as a user runs it (a few minutes)."""
   output = tmp_path / 'figures.json'
   result = run_script([os.path.join('scripts', 'benchmark_speed.py'),
                        '--data_dir', data_dir, '--steps', '10', '--rounds', '1',
@@ -61,34 +170,14 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
   assert re.search(r'\| cifar10_train.py loop \| \d+ examples/sec \|', out)
   assert re.search(r'\| Keras model.fit \| \d+ examples/sec \| '
                    r'cifar10_train.py is [\d.]+x \|', out)
-  assert re.search(r'\| input pipeline alone, batched, 2 threads \| \d+ '
-                   r'images/sec \| costs [\d.]+% of a compute step \|', out)
   assert re.search(r'resident memory, minute 2 -> \d+ \| \d+ -> \d+ MiB', out)
   assert re.search(r'\d\.\d%  LRN and its gradient', out)
-  # The low-precision rows, side by side, and what the CPU has for them.
   assert re.search(r'^bfloat16 units: ', out, re.M)
-  assert re.search(r'\| cifar10_train.py --precision=mixed_bfloat16 \| \d+ '
-                   r'examples/sec \| [\d.]+x the float32 loop; [\d.]+x Keras '
-                   r'mixed_bfloat16 \|', out)
-  assert re.search(r'\| Keras model.fit, mixed_bfloat16 \| \d+ examples/sec',
-                   out)
-  assert re.search(r'\| train step alone, mixed_bfloat16, LRN in bfloat16 \| '
-                   r'\d+ examples/sec \| [\d.]+x float32 \|', out)
-  assert 'Where the time goes, mixed_bfloat16:' in out
   import json
   figures = json.load(open(str(output)))
   assert set(figures['eval']) == {'plain', 'flip'}
-  assert figures['compute_only']['this project'] > 0
   assert figures['compute_only']['mixed_bfloat16'] > 0
-  assert figures['profile_mixed_bfloat16']
   assert [row['threads'] for row in figures['pipeline']] == [16, 1, 2, 4]
-
-
-def test_benchmark_without_data_says_where_to_point_it(tmp_path):
-  result = run_script([os.path.join('scripts', 'benchmark_speed.py'),
-                       '--data_dir', str(tmp_path)])
-  assert result.returncode == 2
-  assert 'No CIFAR-10 data at' in result.stdout and '--data_dir' in result.stdout
 
 
 def test_plot_draws_one_line_per_curve(tmp_path):
