@@ -13,44 +13,96 @@ command run as a file (`python cifar10_train.py` from its folder) puts the
 repository root on sys.path itself: that is the one line of start-up that
 cannot live here.
 """
+import contextlib
+import logging
 import os
 import re
 import sys
-import tempfile
+import threading
 
+# TF_CPP_MIN_LOG_LEVEL=0 asks for everything TensorFlow prints; otherwise the
+# commands keep its notices off the console (see is_tensorflow_notice).
+VERBOSE = os.environ.get('TF_CPP_MIN_LOG_LEVEL') == '0'
 # TensorFlow reads this once, when its C++ library loads: it must be set
 # before the command imports tensorflow, so it is set when this module loads.
-# It keeps TensorFlow's start-up chatter (CPU feature and oneDNN notices) off
-# the console; a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-# Two notices TensorFlow's C++ libraries print while loading, before any
-# log level applies: that logging is not set up yet, and that there is no
-# CUDA driver (on a machine without a GPU, which is expected).
-_LOAD_NOTICES = re.compile(r'All log messages before absl::InitializeLog|'
-                           r'cudart_stub\.cc:\d+\] Could not find cuda drivers')
+# A line of TensorFlow's C++ logging: severity, date, time, thread, file:line.
+_CPP_LOG_LINE = re.compile(r'^([IWEF])\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] (.*)')
+# What it prints on every start or step that a user can neither act on nor
+# needs: oneDNN's "custom operations are on" and "supports DT_UINT8 only ...",
+# no CUDA driver or GPU on a CPU machine, the CPU features it was built for.
+_NOTICE_TEXT = re.compile(r'oneDNN|cuInit|CUDA|cuda|cudart|TensorRT|'
+                          r'DT_UINT8|cpu_feature_guard|This TensorFlow binary '
+                          r'is optimized')
+_LOAD_NOTICE = re.compile(r'^WARNING: All log messages before '
+                          r'absl::InitializeLog\(\) is called|'
+                          # The second line of cpu_feature_guard's notice.
+                          r'^To enable the following instructions: .* rebuild '
+                          r'TensorFlow with the appropriate compiler flags')
 
 
-def _import_tensorflow_quietly():
-  """Imports TensorFlow, passing on whatever it prints but _LOAD_NOTICES."""
-  if 'tensorflow' in sys.modules or os.environ['TF_CPP_MIN_LOG_LEVEL'] < '1':
+def is_tensorflow_notice(line):
+  """Whether a line on stderr is TensorFlow's C++ chatter, not a real problem.
+
+  Its INFO lines, and its warnings and errors about oneDNN, CUDA and the CPU
+  (printed before any log level applies, and as 'E' lines on machines where
+  nothing is wrong). Other C++ warnings and errors are real and stay.
+  """
+  if _LOAD_NOTICE.match(line):
+    return True
+  match = _CPP_LOG_LINE.match(line)
+  if not match:
+    return False
+  return match.group(1) == 'I' or bool(_NOTICE_TEXT.search(match.group(2)))
+
+
+@contextlib.contextmanager
+def tensorflow_notices_filtered():
+  """Passes what the process writes to stderr (file descriptor 2, where
+  TensorFlow's C++ code writes too) on, but for is_tensorflow_notice lines.
+
+  Does nothing with TF_CPP_MIN_LOG_LEVEL=0, or where sys.stderr is not the
+  process's own (a test or notebook that captures it).
+  """
+  if VERBOSE or sys.stderr is not sys.__stderr__:
+    yield
     return
   sys.stderr.flush()
-  saved_stderr = os.dup(2)
-  with tempfile.TemporaryFile() as captured:
-    os.dup2(captured.fileno(), 2)
-    try:
-      import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
-    finally:
-      os.dup2(saved_stderr, 2)
-      os.close(saved_stderr)
-      captured.seek(0)
-      for line in captured.read().decode('utf-8', 'replace').splitlines():
-        if not _LOAD_NOTICES.search(line):
-          sys.stderr.write(line + '\n')
+  console = os.dup(2)
+  read_end, write_end = os.pipe()
+  os.dup2(write_end, 2)
+  os.close(write_end)
+
+  def pump():
+    with os.fdopen(read_end, 'rb') as pipe:
+      for line in pipe:
+        if not is_tensorflow_notice(line.decode('utf-8', 'replace')):
+          os.write(console, line)
+
+  pumping = threading.Thread(target=pump, name='stderr-filter', daemon=True)
+  pumping.start()
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(console, 2)  # Closes the pipe's last write end: the pump ends.
+    pumping.join(timeout=5)
+    os.close(console)
 
 
-_import_tensorflow_quietly()
+class _NoDeprecationNotes(logging.Filter):
+  """Drops TensorFlow's 'X is deprecated ... Instructions for updating' notes:
+  the tutorials' tf.compat.v1 API is what they teach."""
+
+  def filter(self, record):
+    message = record.getMessage()
+    return not ('is deprecated' in message or 'Instructions for updating' in
+                message)
+
+
+with tensorflow_notices_filtered():
+  import tensorflow  # noqa: F401,E402  # pylint: disable=g-import-not-at-top,unused-import
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
@@ -137,10 +189,18 @@ def run(main, define_flags, graph_mode=True, argv=None):
   tutorials do; False keeps TensorFlow 2's eager mode.
   argv: the command line (default sys.argv).
   """
+  tf_logger = tf.get_logger()
   # absl's handler prints TensorFlow's Python log lines already.
-  tf.get_logger().propagate = False
+  tf_logger.propagate = False
+  if not VERBOSE:
+    # The commands print their own progress; TensorFlow's INFO lines
+    # (sessions, each checkpoint file) and deprecation notes would bury it.
+    tf_logger.setLevel(logging.WARNING)
+    if not any(isinstance(f, _NoDeprecationNotes) for f in tf_logger.filters):
+      tf_logger.addFilter(_NoDeprecationNotes())
   before = {name: FLAGS[name] for name in FLAGS}
   define_flags()
   # absl's --help lists the flags of the module named sys.argv[0].
   _adopt_command_flags(before, (argv or sys.argv)[0])
-  app.run(_guarded(main, graph_mode), argv=argv, flags_parser=_parse_flags)
+  with tensorflow_notices_filtered():
+    app.run(_guarded(main, graph_mode), argv=argv, flags_parser=_parse_flags)

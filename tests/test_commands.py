@@ -48,9 +48,14 @@ def test_help_of_every_command_lists_every_flag_it_takes(run_in_process):
 def test_installed_console_script_help(run_in_process):
   executable = shutil.which('cifar10_train')
   assert executable, 'console script cifar10_train missing: pip install -e .'
+  # The console shows the command's own lines only (TF_CPP_MIN_LOG_LEVEL
+  # unset, as a user has it).
+  env = dict(os.environ)
+  env.pop('TF_CPP_MIN_LOG_LEVEL', None)
   result = subprocess.run([executable, '--help'], capture_output=True,
-                          text=True, timeout=120,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+                          text=True, timeout=120, env=env)
+  assert not re.search(r'^[IWEF]\d{4} |deprecat', result.stdout + result.stderr,
+                       re.M | re.I), result.stderr
   in_process = run_in_process('cifar10.cifar10_train', ['--help'])
   _assert_help_lists_flags('cifar10_train', result, in_process.flags_defined)
   assert _flags_shown(result.stdout) == _flags_shown(in_process.stdout)
@@ -93,3 +98,52 @@ def test_an_unknown_flag_is_one_line_too(run_in_process):
   assert result.returncode == 2
   assert result.stderr == (
       "cifar10_eval: error: Unknown command line flag 'num_gpus'\n")
+
+
+# Lines TensorFlow 2.21 printed on the console of a 2-core AMD EPYC with
+# AVX-512 and AVX512_BF16 (cifar10_train on tiny data, TF_CPP_MIN_LOG_LEVEL
+# unset), and lines that are not its notices.
+TENSORFLOW_NOTICES = [
+    'WARNING: All log messages before absl::InitializeLog() is called are '
+    'written to STDERR',
+    'I0000 00:00:1796186427.478869   18213 port.cc:153] oneDNN custom '
+    'operations are on. You may see slightly different numerical results due '
+    'to floating-point round-off errors from different computation orders. To '
+    'turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.',
+    'I0000 00:00:1796186509.414985   19264 cudart_stub.cc:31] Could not find '
+    'cuda drivers on your machine, GPU will not be used.',
+    'E0000 00:00:1796186433.220075   18213 cuda_platform.cc:52] failed call '
+    'to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR '
+    '(303)',
+    'E0000 00:00:1796186434.397529   18325 util.cc:131] oneDNN supports '
+    'DT_UINT8 only on platforms with AVX-512. Falling back to the default '
+    'Eigen-based implementation if present.',
+    'I0000 00:00:1796186509.485836   19264 cpu_feature_guard.cc:227] This '
+    'TensorFlow binary is optimized to use available CPU instructions in '
+    'performance-critical operations.',
+    'To enable the following instructions: AVX2 AVX512F AVX512_VNNI '
+    'AVX512_BF16 FMA, in other operations, rebuild TensorFlow with the '
+    'appropriate compiler flags.',
+]
+REAL_LINES = [
+    'W0000 00:00:1796186433.220075   18213 cpu_allocator_impl.cc:83] '
+    'Allocation of 1610612736 exceeds 10% of free system memory.',
+    'E0000 00:00:1796186433.220075   18213 checkpoint_reader.cc:42] Data loss: '
+    'not an sstable (bad magic number)',
+    'cifar10_train: error: Missing CIFAR-10 file /tmp/x (the file does not '
+    'exist).',
+    '2026-12-02 04:41:38.258872: step 10, loss = 3.77 (120.0 examples/sec; '
+    '0.133 sec/batch)',
+]
+
+
+@pytest.mark.parametrize('line', TENSORFLOW_NOTICES)
+def test_tensorflow_notices_are_kept_off_the_console(line):
+  from cli_support import entry
+  assert entry.is_tensorflow_notice(line)
+
+
+@pytest.mark.parametrize('line', REAL_LINES)
+def test_real_warnings_and_the_commands_lines_stay(line):
+  from cli_support import entry
+  assert not entry.is_tensorflow_notice(line)
