@@ -151,8 +151,30 @@ def _adopt_command_flags(before, module_name):
       FLAGS.register_key_flag_for_module(module_name, flag)
 
 
-def _parse_flags(argv):
+# The help flags answered with the command's own usage; absl answers the
+# others (--helpfull, --helpxml).
+SHORT_HELP_ARGS = ('--help', '-help', '--helpshort', '-h', '-?')
+
+
+def usage_text(doc, program, arguments=''):
+  """What --help prints: a usage line a user can copy, the command's
+  docstring (what it does, how to run it), then its flags with their
+  defaults."""
+  usage = 'USAGE: %s [flags]%s' % (program, ' ' + arguments if arguments else '')
+  # absl heads the list with the module's path (sys.argv[0]): left out.
+  flag_help = '\n'.join(line for line in
+                        FLAGS.module_help(sys.argv[0]).splitlines()
+                        if line.startswith(' '))
+  return '%s\n\n%s\n\nflags:\n\n%s\n\nTry --helpfull to get a list of all ' \
+      'flags.\n' % (usage, (doc or '').strip(), flag_help)
+
+
+def _parse_flags(argv, doc=None, arguments=''):
   """absl's parse, with a flag error as one line and --help exiting 0."""
+  if any(arg in SHORT_HELP_ARGS for arg in argv[1:]):
+    sys.stdout.write(usage_text(doc, program_name(argv[0]), arguments))
+    sys.stdout.flush()
+    sys.exit(0)
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -180,7 +202,7 @@ def _guarded(main, graph_mode):
   return guarded_main
 
 
-def run(main, define_flags, graph_mode=True, argv=None):
+def run(main, define_flags, graph_mode=True, argv=None, arguments=''):
   """Defines the command's flags and runs main under absl.
 
   main(argv) may raise UsageError (bad input: exit status 2) or CommandError
@@ -188,6 +210,8 @@ def run(main, define_flags, graph_mode=True, argv=None):
   graph_mode: run TensorFlow 1.x-style graphs (tf.compat.v1), as the
   tutorials do; False keeps TensorFlow 2's eager mode.
   argv: the command line (default sys.argv).
+  arguments: the positional arguments main takes, for the usage line of
+    --help (e.g. 'IMAGE [IMAGE ...]').
   """
   tf_logger = tf.get_logger()
   # absl's handler prints TensorFlow's Python log lines already.
@@ -203,4 +227,6 @@ def run(main, define_flags, graph_mode=True, argv=None):
   # absl's --help lists the flags of the module named sys.argv[0].
   _adopt_command_flags(before, (argv or sys.argv)[0])
   with tensorflow_notices_filtered():
-    app.run(_guarded(main, graph_mode), argv=argv, flags_parser=_parse_flags)
+    app.run(_guarded(main, graph_mode), argv=argv,
+            flags_parser=lambda args: _parse_flags(
+                args, sys.modules[main.__module__].__doc__, arguments))

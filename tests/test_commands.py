@@ -3,6 +3,7 @@
 The commands run in this process (no TensorFlow start-up per case); one real
 console script proves that the installed start-up behaves the same.
 """
+import importlib
 import importlib.metadata
 import os
 import re
@@ -43,6 +44,11 @@ def test_help_of_every_command_lists_every_flag_it_takes(run_in_process):
   for name, module in scripts:
     result = run_in_process(module, ['--help'], program=name)
     _assert_help_lists_flags(name, result, result.flags_defined)
+    # A usage line to copy, then what the command does.
+    usage, summary = result.stdout.split('\n\n')[:2]
+    assert re.match(r'USAGE: %s \[flags\]' % name, usage), usage
+    doc = importlib.import_module(module).__doc__
+    assert summary == doc.strip().split('\n\n')[0], name
 
 
 def test_installed_console_script_help(run_in_process):
@@ -56,6 +62,8 @@ def test_installed_console_script_help(run_in_process):
                           text=True, timeout=120, env=env)
   assert not re.search(r'^[IWEF]\d{4} |deprecat', result.stdout + result.stderr,
                        re.M | re.I), result.stderr
+  # The program's name, not the path of the script pip wrote.
+  assert result.stdout.startswith('USAGE: cifar10_train [flags]\n')
   in_process = run_in_process('cifar10.cifar10_train', ['--help'])
   _assert_help_lists_flags('cifar10_train', result, in_process.flags_defined)
   assert _flags_shown(result.stdout) == _flags_shown(in_process.stdout)
