@@ -10,15 +10,21 @@ Writes a TensorFlow 2 SavedModel of the newest checkpoint: the moving averages
 of the weights (as cifar10_eval.py restores them) are baked in as constants,
 and the evaluation preprocessing is inside the model, so plain
 `tf.saved_model.load(dir)` uses it in any process, without this project.
-Two signatures, each for any number N of images:
+Three signatures, each for any number N of images:
 
 * `serving_default`: `image_bytes`, a 1-D string tensor of encoded images
-  (PNG, JPEG, GIF or BMP bytes of any size, resized to 32x32 as
+  (PNG, JPEG, GIF, BMP or WebP bytes of any size, resized to 32x32 as
   cifar10_predict does), the TensorFlow Serving convention;
-* `predict_images`: `images`, float32 [N, 32, 32, 3] pixel values 0-255.
+* `predict_images`: `images`, float32 [N, 32, 32, 3] pixel values 0-255;
+* `feature_vector`: `images`, float32 [N, H, W, 3] of any size with values
+  in [0, 1] (TF Hub's image feature-vector convention), resized the same
+  way; returns `feature_vector`, the network's 192-wide local4 activations.
+  `retrain --tfhub_module=DIR` uses it (export_cifar10_features writes an
+  export for that alone).
 
-Both return `probabilities` (float32 [N, 10]), `classes` (int64 [N]) and
-`class_names` (string [N]). `saved_model_cli show --dir DIR --all` lists them.
+The first two return `probabilities` (float32 [N, 10]), `classes` (int64
+[N]) and `class_names` (string [N]). `saved_model_cli show --dir DIR --all`
+lists the three signatures.
 
 --tflite also writes DIR/model.tflite (input float32 [N, 32, 32, 3], 0-255;
 output the 10 probabilities) and --quantize DIR/model_quantized.tflite
@@ -34,27 +40,30 @@ import sys
 import tempfile
 
 if __package__ in (None, ''):
-  # Run as a file: make the cifar10 package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cli_support import entry  # noqa: E402  (before TensorFlow: log level)
-from tutorials_common.errors import CommandError  # noqa: E402
-from tutorials_common.errors import UsageError  # noqa: E402
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from tutorials_common import images as images_lib
+from tutorials_common.errors import CommandError
+from tutorials_common.errors import UsageError
+from absl import flags
+from absl import logging
+import tensorflow as tf2
+import tensorflow.compat.v1 as tf
 
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
-import tensorflow as tf2  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
-
-from cifar10 import cifar10  # noqa: E402
-from cifar10 import use_model  # noqa: E402
+from cifar10 import cifar10
+from cifar10 import trained_model
 
 FLAGS = flags.FLAGS
 
 TFLITE_FILE = 'model.tflite'
 QUANTIZED_FILE = 'model_quantized.tflite'
+# The signature retraining (retrain --tfhub_module) uses.
+FEATURE_SIGNATURE = 'feature_vector'
 _INPUT = 'pixels'
 _OUTPUT = 'probabilities'
+_FEATURES = 'feature_vector'
 
 
 def define_flags():
@@ -92,20 +101,21 @@ class ExportError(CommandError):
 
 def frozen_graph(checkpoint_path, flip=False):
   """(GraphDef, uses_averages): pixels (float32 [N, 32, 32, 3], 0-255) ->
-  probabilities, through the evaluation preprocessing and the network, with
-  the checkpoint's weights (its moving averages when it has them) as
-  constants."""
-  dtype = use_model.checkpoint_dtype(checkpoint_path)
+  probabilities and the local4 feature vectors, through the evaluation
+  preprocessing and the network, with the checkpoint's weights (its moving
+  averages when it has them) as constants."""
+  dtype = trained_model.checkpoint_dtype(checkpoint_path)
   graph = tf.Graph()
   with graph.as_default():
-    pixels = tf.placeholder(tf.float32, [None, use_model.SIZE,
-                                         use_model.SIZE, 3], name=_INPUT)
-    tf.identity(use_model.probabilities(pixels, flip, dtype), name=_OUTPUT)
-    saver, uses_averages = use_model.saver(checkpoint_path)
+    pixels = tf.placeholder(tf.float32, [None, trained_model.SIZE,
+                                         trained_model.SIZE, 3], name=_INPUT)
+    tf.identity(trained_model.probabilities(pixels, flip, dtype), name=_OUTPUT)
+    tf.identity(trained_model.features(pixels), name=_FEATURES)
+    saver, uses_averages = trained_model.saver(checkpoint_path)
     with tf.Session(graph=graph) as sess:
-      use_model.restore(sess, saver, checkpoint_path)
+      trained_model.restore(sess, saver, checkpoint_path)
       graph_def = tf.graph_util.convert_variables_to_constants(
-          sess, graph.as_graph_def(), [_OUTPUT])
+          sess, graph.as_graph_def(), [_OUTPUT, _FEATURES])
   for node in graph_def.node:
     # The network's local response normalisation has a custom gradient; the
     # export is for inference only, and SavedModel cannot save that gradient
@@ -115,51 +125,67 @@ def frozen_graph(checkpoint_path, flip=False):
   return graph_def, uses_averages
 
 
-class CifarModel(tf2.Module):
-  """The exported model: the frozen network and its two signatures."""
+class CifarModel(object):
+  """The exported model's functions: its signatures and the TensorFlow Lite
+  model's function, all calling one frozen network.
+
+  Only `signatures` are saved (on an otherwise empty object), so
+  `saved_model_cli show --all` lists them and nothing else.
+  """
 
   def __init__(self, graph_def, names):
-    super(CifarModel, self).__init__()
-    self._names = list(names)
+    names = tf2.constant(list(names))
+    pixel_spec = tf2.TensorSpec([None, trained_model.SIZE, trained_model.SIZE,
+                                 3], tf2.float32, name='images')
 
     def import_network(pixels):
-      return tf.import_graph_def(graph_def, input_map={_INPUT + ':0': pixels},
-                                 return_elements=[_OUTPUT + ':0'],
-                                 name='network')[0]
+      return tf.import_graph_def(
+          graph_def, input_map={_INPUT + ':0': pixels},
+          return_elements=[_OUTPUT + ':0', _FEATURES + ':0'], name='network')
 
-    self._network = tf.wrap_function(
-        import_network,
-        [tf2.TensorSpec([None, use_model.SIZE, use_model.SIZE, 3],
-                        tf2.float32)])
+    network = tf.wrap_function(import_network, [pixel_spec])
 
-  def _outputs(self, pixels):
-    probabilities = self._network(pixels)
-    classes = tf2.argmax(probabilities, axis=1, output_type=tf2.int64)
-    return {'probabilities': probabilities,
-            'classes': classes,
-            'class_names': tf2.gather(tf2.constant(self._names), classes)}
+    def outputs(pixels):
+      probabilities = network(pixels)[0]
+      classes = tf2.argmax(probabilities, axis=1, output_type=tf2.int64)
+      return {'probabilities': probabilities,
+              'classes': classes,
+              'class_names': tf2.gather(names, classes)}
 
-  @tf2.function(input_signature=[tf2.TensorSpec([None], tf2.string,
-                                                name='image_bytes')])
-  def serve_encoded(self, image_bytes):
-    return self._outputs(use_model.decode_images(image_bytes))
+    @tf2.function(input_signature=[tf2.TensorSpec([None], tf2.string,
+                                                  name='image_bytes')])
+    def serve_encoded(image_bytes):
+      return outputs(trained_model.decode_images(image_bytes))
 
-  @tf2.function(input_signature=[tf2.TensorSpec(
-      [None, use_model.SIZE, use_model.SIZE, 3], tf2.float32, name='images')])
-  def predict_images(self, images):
-    return self._outputs(images)
+    @tf2.function(input_signature=[pixel_spec])
+    def predict_images(images):
+      return outputs(images)
 
-  @tf2.function(input_signature=[tf2.TensorSpec(
-      [None, use_model.SIZE, use_model.SIZE, 3], tf2.float32, name='images')])
-  def probabilities(self, images):
-    """The TensorFlow Lite model's function: pixels to the probabilities."""
-    return self._network(images)
+    @tf2.function(input_signature=[tf2.TensorSpec([None, None, None, 3],
+                                                  tf2.float32, name='images')])
+    def feature_vector(images):
+      """TF Hub's image feature-vector convention: float images in [0, 1] of
+      any size, resized as the other signatures resize."""
+      pixels = images_lib.resize_for_cifar10(images * 255.0)
+      return {'feature_vector': network(pixels)[1]}
+
+    @tf2.function(input_signature=[pixel_spec])
+    def probabilities(images):
+      return network(images)[0]
+
+    self.signatures = {
+        'serving_default': serve_encoded.get_concrete_function(),
+        'predict_images': predict_images.get_concrete_function(),
+        FEATURE_SIGNATURE: feature_vector.get_concrete_function()}
+    # The TensorFlow Lite model's function: pixels to the probabilities.
+    self.probabilities = probabilities.get_concrete_function()
+    self.root = tf2.Module()
 
 
 def tflite_bytes(model, quantize=False):
   """A TensorFlow Lite flatbuffer of model.probabilities (builtin ops only)."""
   converter = tf2.lite.TFLiteConverter.from_concrete_functions(
-      [model.probabilities.get_concrete_function()], model)
+      [model.probabilities], model.root)
   if quantize:
     converter.optimizations = [tf2.lite.Optimize.DEFAULT]
   return converter.convert()
@@ -167,9 +193,7 @@ def tflite_bytes(model, quantize=False):
 
 def write_export(model, folder, tflite=False, quantize=False):
   """Writes the SavedModel (and .tflite files) into the new folder."""
-  tf2.saved_model.save(model, folder, signatures={
-      'serving_default': model.serve_encoded.get_concrete_function(),
-      'predict_images': model.predict_images.get_concrete_function()})
+  tf2.saved_model.save(model.root, folder, signatures=model.signatures)
   written = [folder]
   for wanted, quantized, name in ((tflite or quantize, False, TFLITE_FILE),
                                   (quantize, True, QUANTIZED_FILE)):
@@ -241,14 +265,14 @@ def main(argv):
   # of the TF1 freezing API would bury the command's own summary.
   tf.get_logger().setLevel('ERROR')
   logging.set_verbosity(logging.WARNING)
-  names, _ = use_model.class_names(FLAGS.data_dir)
-  checkpoint_path = use_model.latest_checkpoint(FLAGS.checkpoint_dir)
+  names, _ = trained_model.class_names(FLAGS.data_dir)
+  checkpoint_path = trained_model.require_checkpoint(FLAGS.checkpoint_dir)
   uses_averages, sizes = export(checkpoint_path, FLAGS.export_dir, names,
                                 FLAGS.eval_flip, FLAGS.tflite, FLAGS.quantize,
                                 FLAGS.overwrite)
   if not uses_averages:
     sys.stderr.write('cifar10_export: %s\n' %
-                     (use_model.RAW_WEIGHTS_NOTE % checkpoint_path))
+                     (trained_model.RAW_WEIGHTS_NOTE % checkpoint_path))
   print('Exported %s (%s) to %s' % (
       checkpoint_path,
       'moving averages of the weights' if uses_averages else 'raw weights',

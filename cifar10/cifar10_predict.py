@@ -6,8 +6,8 @@ cifar10/cifar10_predict.py, or as the console script cifar10_predict):
   python cifar10_predict.py --checkpoint_dir=/tmp/cifar10_train IMAGE [IMAGE ...]
 
 Each IMAGE is a file or a folder (every file in it and its sub-folders). A
-PNG, JPEG, GIF or BMP of any size is read by its content, whatever its name
-says, resized to 32x32 and put through exactly cifar10_eval.py's
+PNG, JPEG, GIF, BMP or WebP of any size is read by its content, whatever its
+name says, resized to 32x32 and put through exactly cifar10_eval.py's
 preprocessing (central 24x24 crop, standardisation) and the network, with the
 moving averages of the weights as cifar10_eval.py restores them. Prints one
 line per image, the --top_k most probable classes:
@@ -25,19 +25,19 @@ import os
 import sys
 
 if __package__ in (None, ''):
-  # Run as a file: make the cifar10 package importable from the repo root.
+  # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cli_support import entry  # noqa: E402  (before TensorFlow: log level)
-from cli_support import charts  # noqa: E402
-from tutorials_common.errors import UsageError  # noqa: E402
+from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support import charts
+from tutorials_common.errors import UsageError
+from tutorials_common.errors import one_line
+from absl import flags
+import numpy as np
+import tensorflow.compat.v1 as tf
 
-from absl import flags  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
-
-from cifar10 import cifar10  # noqa: E402
-from cifar10 import use_model  # noqa: E402
+from cifar10 import cifar10
+from cifar10 import trained_model
 
 FLAGS = flags.FLAGS
 
@@ -101,17 +101,17 @@ class Predictor(object):
   """The graph: encoded images -> pixels -> probabilities, and its session."""
 
   def __init__(self, checkpoint_path, flip=False):
-    dtype = use_model.checkpoint_dtype(checkpoint_path)
+    dtype = trained_model.checkpoint_dtype(checkpoint_path)
     self.graph = tf.Graph()
     with self.graph.as_default():
       self.encoded = tf.placeholder(tf.string, [None], name='encoded_images')
-      self.pixels = use_model.decode_images(self.encoded)
-      self.probabilities = use_model.probabilities(self.pixels, flip, dtype)
-      saver, self.uses_averages = use_model.saver(checkpoint_path)
+      self.pixels = trained_model.decode_images(self.encoded)
+      self.probabilities = trained_model.probabilities(self.pixels, flip, dtype)
+      saver, self.uses_averages = trained_model.saver(checkpoint_path)
       self.graph.finalize()
     self.sess = tf.Session(graph=self.graph)
     with self.graph.as_default():
-      use_model.restore(self.sess, saver, checkpoint_path)
+      trained_model.restore(self.sess, saver, checkpoint_path)
 
   def classify(self, contents):
     """(probabilities [M, 10], pixels [M, 32, 32, 3], failures) for a list
@@ -130,10 +130,10 @@ class Predictor(object):
       try:
         good.append(self.sess.run(self.pixels, {self.encoded: [data]})[0])
       except tf.errors.OpError as e:
-        failures.append((i, use_model.error_text(e)))
+        failures.append((i, one_line(e)))
     if not good:
       return (np.zeros([0, cifar10.NUM_CLASSES], np.float32),
-              np.zeros([0, use_model.SIZE, use_model.SIZE, 3], np.float32),
+              np.zeros([0, trained_model.SIZE, trained_model.SIZE, 3], np.float32),
               failures)
     pixels = np.stack(good)
     probabilities = self.sess.run(self.probabilities, {self.pixels: pixels})
@@ -148,7 +148,8 @@ def describe(probabilities, names, top_k):
 
 def chart_picture(rows):
   """An RGB picture: per (pixels [32, 32, 3], probabilities) row, the image
-  enlarged beside mnist_predict's bar chart of the ten probabilities."""
+  enlarged beside the bar chart of its ten probabilities (charts.bar_chart,
+  as mnist_predict draws)."""
   gap = 6
   blocks = []
   for pixels, probabilities in rows:
@@ -173,8 +174,8 @@ def main(argv):
   if FLAGS.chart and not os.path.isdir(os.path.dirname(FLAGS.chart) or '.'):
     raise UsageError('cannot write the chart to %s: its folder does not '
                      'exist.' % FLAGS.chart)
-  names, _ = use_model.class_names(FLAGS.data_dir)
-  checkpoint_path = use_model.latest_checkpoint(FLAGS.checkpoint_dir)
+  names, _ = trained_model.class_names(FLAGS.data_dir)
+  checkpoint_path = trained_model.require_checkpoint(FLAGS.checkpoint_dir)
   paths, problems = image_paths(arguments)
   for path, reason in problems:
     sys.stderr.write('cifar10_predict: skipped %s: %s\n' % (path, reason))
@@ -183,7 +184,7 @@ def main(argv):
   predictor = Predictor(checkpoint_path, FLAGS.eval_flip)
   if not predictor.uses_averages:
     sys.stderr.write('cifar10_predict: %s\n' %
-                     (use_model.RAW_WEIGHTS_NOTE % checkpoint_path))
+                     (trained_model.RAW_WEIGHTS_NOTE % checkpoint_path))
   classified, skipped, chart_rows = 0, len(problems), []
   for start in range(0, len(paths), FLAGS.batch_size):
     batch_paths, contents = [], []

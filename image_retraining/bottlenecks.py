@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from image_retraining import features
 from image_retraining.errors import RetrainError
@@ -112,7 +113,6 @@ def cache_bottlenecks(image_lists, image_dir, bottleneck_dir, extractor,
 
 def _group_by_shape(items, images, image_size):
   """Batches images that can be stacked (same shape, or resized to size)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   groups = {}
   for item, image in zip(items, images):
     if image_size is not None:

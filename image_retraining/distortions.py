@@ -2,6 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
+from image_retraining import features
+
 
 def should_distort(flip_left_right, random_crop, random_scale,
                    random_brightness):
@@ -36,7 +38,6 @@ def distort(image, flip_left_right, random_crop, random_scale,
 
 def distorted_features(paths, extractor, options, rng):
   """Decodes, distorts and featurises images; returns numpy [N, D]."""
-  from image_retraining import features  # pylint: disable=g-import-not-at-top
   out = []
   for path in paths:
     image = distort(features.decode_image_file(path), rng=rng, **options)

@@ -9,9 +9,12 @@ export_cifar10_features):
       --export_dir /tmp/c10_features
   python image_retraining/retrain.py --tfhub_module /tmp/c10_features --image_dir ...
 
-The SavedModel maps float images in [0, 1] (any size; resized to 32x32 and
-centre-cropped to 24x24, per-image standardised) to the 192-wide `local4`
-activations, using the moving-average weights. Export takes a few seconds.
+A thin front of cifar10_export: it writes the same SavedModel (no TensorFlow
+Lite files), whose `feature_vector` signature maps float images in [0, 1] of
+any size to the 192-wide `local4` activations, with the moving averages of
+the weights and exactly the preprocessing of cifar10_predict and
+cifar10_export (resized to 32x32, centre-cropped to 24x24, standardised).
+`cifar10_export --export_dir=DIR` makes an export retrain takes just as well.
 """
 import os
 import sys
@@ -22,13 +25,17 @@ if __package__ in (None, ''):
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
+from absl import logging
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10_export
+from cifar10 import trained_model
+from image_retraining.errors import RetrainError
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
-  if 'checkpoint_dir' in FLAGS:
-    return
   flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
                       'CIFAR-10 train dir (its latest checkpoint is used) or '
                       'a checkpoint path prefix (path).')
@@ -36,12 +43,26 @@ def define_flags():
                       'New directory for the feature-vector SavedModel (path).')
 
 
+def export(checkpoint_dir, export_dir):
+  """Exports the latest checkpoint of checkpoint_dir (or a checkpoint path)
+  with cifar10_export into export_dir (new or empty); returns the checkpoint."""
+  checkpoint = trained_model.require_checkpoint(checkpoint_dir)
+  if os.path.exists(export_dir) and os.listdir(export_dir):
+    raise RetrainError("Export directory '%s' exists and is not empty." %
+                       export_dir)
+  names, _ = trained_model.class_names(None)
+  cifar10_export.export(checkpoint, export_dir, names,
+                        overwrite=os.path.isdir(export_dir))
+  return checkpoint
+
+
 def main(argv):
   del argv  # Unused.
-  from image_retraining import cifar10_features  # pylint: disable=g-import-not-at-top
-  checkpoint = cifar10_features.export(FLAGS.checkpoint_dir, FLAGS.export_dir)
-  print('Exported %s as an image feature-vector SavedModel (192 features) to '
-        '%s' % (checkpoint, FLAGS.export_dir))
+  tf.get_logger().setLevel('ERROR')
+  logging.set_verbosity(logging.WARNING)
+  checkpoint = export(FLAGS.checkpoint_dir, FLAGS.export_dir)
+  print('Exported %s as an image feature-vector SavedModel (%d features) to '
+        '%s' % (checkpoint, trained_model.FEATURES, FLAGS.export_dir))
 
 
 def run():

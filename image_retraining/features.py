@@ -2,6 +2,8 @@
 
 The model maps a float32 batch [N, H, W, 3] with values in [0, 1] to a
 float32 batch of feature vectors [N, D] (TF Hub image feature-vector API).
+A SavedModel with a `feature_vector` signature (cifar10_export's) is called
+through it; otherwise the model itself, or its serving_default signature.
 """
 import os
 import re
@@ -9,6 +11,8 @@ import re
 import tensorflow as tf
 
 from image_retraining.errors import RetrainError
+from tutorials_common import images
+from tutorials_common.errors import one_line
 
 DEFAULT_MODULE = 'https://tfhub.dev/google/imagenet/inception_v3/feature_vector/3'
 
@@ -41,7 +45,7 @@ def _load(handle):
       return tf.saved_model.load(handle)
     except Exception as e:  # pylint: disable=broad-except
       raise RetrainError("Cannot load SavedModel '%s': %s" %
-                         (handle, str(e).splitlines()[0] if str(e) else e))
+                         (handle, one_line(e)))
   if not re.match(r'^[a-z]+://', handle) and not handle.startswith('@'):
     raise RetrainError("--tfhub_module '%s' is neither a SavedModel directory "
                        "nor a TF Hub URL." % handle)
@@ -52,20 +56,34 @@ def _load(handle):
         "--tfhub_module '%s' is a TF Hub handle but tensorflow_hub is not "
         "installed (pip install tensorflow_hub, extra 'hub'); or pass a local "
         "SavedModel directory, e.g. one made by "
-        "image_retraining/export_cifar10_features.py." % handle)
+        "export_cifar10_features or cifar10_export." % handle)
   try:
     return hub.load(handle)
   except Exception as e:  # pylint: disable=broad-except
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise RetrainError("Cannot load TF Hub module '%s' (offline or bad "
-                       "handle?): %s" % (handle, msg))
+                       "handle?): %s" % (handle, one_line(e)))
+
+
+# The signature of a cifar10_export SavedModel that gives feature vectors.
+FEATURE_SIGNATURE = 'feature_vector'
+
+
+def _signature(module):
+  """The signature to call: feature_vector when the model has one (a
+  cifar10_export SavedModel), else serving_default (None without either)."""
+  signatures = getattr(module, 'signatures', None) or {}
+  return signatures.get(FEATURE_SIGNATURE, signatures.get('serving_default'))
+
+
+def _has_feature_signature(module):
+  return FEATURE_SIGNATURE in (getattr(module, 'signatures', None) or {})
 
 
 def _call(module, images):
-  if callable(module):
+  if callable(module) and not _has_feature_signature(module):
     out = module(images)
   else:
-    fn = module.signatures['serving_default']
+    fn = _signature(module)
     kwargs = fn.structured_input_signature[1]
     out = fn(**{list(kwargs)[0]: images}) if kwargs else fn(images)
   if isinstance(out, dict):
@@ -79,8 +97,8 @@ def _static_size(module):
   if hasattr(module, '__call__') and hasattr(module.__call__,
                                                'concrete_functions'):
     fns = list(module.__call__.concrete_functions)
-  if not fns and hasattr(module, 'signatures') and module.signatures:
-    fns = [module.signatures['serving_default']]
+  if (not fns or _has_feature_signature(module)) and _signature(module):
+    fns = [_signature(module)]
   for fn in fns:
     specs = tf.nest.flatten(fn.structured_input_signature)
     for spec in specs:
@@ -92,24 +110,14 @@ def _static_size(module):
   return None
 
 
-def _reason(error):
-  """What an eager TensorFlow error says, without its plumbing: the
-  '{{function_node ...}}' before and the ' [Op:DecodeImage] name:' after."""
-  lines = str(error).strip().splitlines()
-  if not lines:
-    return type(error).__name__
-  reason = re.sub(r'^\{\{[^}]*\}\}\s*', '', lines[0])
-  return re.sub(r'\s*\[Op:[^\]]*\].*$', '', reason) or type(error).__name__
-
-
 def decode_image_file(path):
-  """Reads a PNG/JPEG file into float32 [H, W, 3] in [0, 1].
+  """Reads an image file (any format tutorials_common.images decodes) into
+  float32 [H, W, 3] in [0, 1].
 
   Raises RetrainError on an unreadable image.
   """
   try:
-    data = tf.io.read_file(path)
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-  except Exception as e:  # pylint: disable=broad-except
-    raise RetrainError("Cannot decode image '%s': %s" % (path, _reason(e)))
-  return tf.image.convert_image_dtype(image, tf.float32)
+    pixels = images.read_image_file(path)
+  except images.ImageError as e:
+    raise RetrainError(str(e))
+  return tf.image.convert_image_dtype(pixels, tf.float32)

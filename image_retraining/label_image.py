@@ -6,7 +6,7 @@ image_retraining/label_image.py, or as the console script label_image):
   python image_retraining/label_image.py --image IMG.png \
       --saved_model_dir OUT --labels OUT/labels.txt
 
-Takes a few seconds, mostly loading TensorFlow and the SavedModel.
+Most of a run is loading TensorFlow and the SavedModel.
 """
 import os
 import sys
@@ -17,16 +17,20 @@ if __package__ in (None, ''):
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
+import numpy as np
+import tensorflow as tf
 
+from image_retraining import features
+from image_retraining import final_layer
 from image_retraining.errors import RetrainError
+from tutorials_common.errors import one_line
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
-  if 'image' in FLAGS:
-    return
-  flags.DEFINE_string('image', '', 'PNG/JPEG image to label (path).')
+  flags.DEFINE_string('image', '', 'Image to label: PNG, JPEG, GIF, BMP or '
+                      'WebP (path).')
   flags.DEFINE_string('saved_model_dir', '/tmp/retrained_model',
                       'SavedModel written by retrain (directory path).')
   flags.DEFINE_string('labels', '', 'Labels file, one per line (path; '
@@ -37,9 +41,6 @@ def define_flags():
 
 def label_image(image_path, saved_model_dir, labels_path=None, top_k=5):
   """Returns [(label, score)] best first."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from image_retraining import features, final_layer  # pylint: disable=g-import-not-at-top,multiple-imports
   labels = final_layer.read_labels(
       labels_path or os.path.join(saved_model_dir, 'labels.txt'))
   if not os.path.isfile(image_path):
@@ -53,7 +54,7 @@ def label_image(image_path, saved_model_dir, labels_path=None, top_k=5):
     outputs = model.signatures['serving_default'](images=image[tf.newaxis])
   except Exception as e:  # pylint: disable=broad-except
     raise RetrainError("Cannot run SavedModel '%s': %s" %
-                       (saved_model_dir, str(e).splitlines()[0]))
+                       (saved_model_dir, one_line(e)))
   probs = list(outputs.values())[0].numpy()[0]
   if len(probs) != len(labels):
     raise RetrainError('The model has %d outputs but the labels file has %d '

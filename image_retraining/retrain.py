@@ -7,9 +7,10 @@ image_retraining/retrain.py, or as the console script retrain):
       --saved_model_dir OUT --output_labels OUT/labels.txt
 
 MODULE is a TF Hub handle (needs tensorflow_hub + internet) or a local
-feature-vector SavedModel (e.g. from export_cifar10_features.py). Each
+feature-vector SavedModel (e.g. from export_cifar10_features.py or
+cifar10_export.py: their `feature_vector` signature is used). Each
 image's features are computed once and cached in --bottleneck_dir, so a
-re-run, or thousands of steps of the final layer, take little time. Accuracy
+re-run, or thousands of steps of the final layer, are quick. Accuracy
 depends on the extractor (README, Image retraining, has a measured run).
 """
 import os
@@ -21,17 +22,20 @@ if __package__ in (None, ''):
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
+import numpy as np
 
+from image_retraining import bottlenecks
+from image_retraining import distortions
+from image_retraining import features
+from image_retraining import final_layer
+from image_retraining import split
 from image_retraining.errors import RetrainError
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
-  """Defines the original retrain.py flags (idempotent)."""
-  if 'image_dir' in FLAGS:
-    return
-  from image_retraining import features  # pylint: disable=g-import-not-at-top
+  """Defines the original retrain.py flags."""
   flags.DEFINE_string('image_dir', '', 'Folder of labelled images: one '
                       'sub-folder (category) of PNG/JPEG files each (path).')
   flags.DEFINE_string('output_graph', '', 'Also save the retrained SavedModel '
@@ -99,8 +103,6 @@ def define_flags():
 
 def main(argv):
   del argv  # Unused.
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from image_retraining import bottlenecks, distortions, features, final_layer, split  # pylint: disable=g-import-not-at-top,multiple-imports
   if not FLAGS.image_dir:
     raise RetrainError('--image_dir is required.')
   image_lists = split.create_image_lists(

@@ -1,19 +1,19 @@
 """Pictures in and out: any image file to an MNIST-like digit, and PNGs of results.
 
-Uses numpy and TensorFlow's own image decoding and encoding, so the core
-install stays tensorflow, numpy and six.
+Decoding is tutorials_common.images' (the one decoder), made grey here;
+numpy and TensorFlow only, so the core install stays tensorflow, numpy and
+six.
 """
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from tutorials_common.errors import UsageError
+from tutorials_common import images
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box, centred by mass in 28x28.
 
 
-class ImageError(UsageError):
-  """The image file cannot be read as a picture."""
+ImageError = images.ImageError
 
 
 def _run(build):
@@ -22,30 +22,10 @@ def _run(build):
     return sess.run(build())
 
 
-def _error_line(error):
-  """The line of a TensorFlow error that says what went wrong: its last one,
-  after the graph's traceback and before the node in brackets."""
-  lines = [line.strip() for line in
-           (getattr(error, 'message', None) or str(error)).splitlines()]
-  lines = [line for line in lines if line and not line.startswith('[[')]
-  return lines[-1] if lines else type(error).__name__
-
-
 def decode_image_file(path):
-  """Grey levels (float 0-255, HxW) of a PNG, JPEG, GIF or BMP file."""
-  try:
-    contents = open(path, 'rb').read()
-  except (IOError, OSError) as e:
-    raise ImageError('Cannot read image %s: %s' % (path, e))
-  # Decoded as RGB, then made grey: TensorFlow's BMP decoder refuses
-  # channels=1, so asking every format for grey directly lost all BMPs.
-  try:
-    grey = _run(lambda: tf.image.rgb_to_grayscale(tf.io.decode_image(
-        contents, channels=3, expand_animations=False)))
-  except tf.errors.OpError as e:
-    raise ImageError('%s is not a PNG, JPEG, GIF or BMP image that can be '
-                     'read (%s).' % (path, _error_line(e)))
-  return grey[:, :, 0].astype(np.float32)
+  """Grey levels (float 0-255, HxW) of an image file (any format
+  tutorials_common.images decodes), or ImageError naming it."""
+  return images.to_grey(images.read_image_file(path))
 
 
 def _resize(array, height, width):

@@ -10,7 +10,7 @@ negative or non-numeric Content-Length, a body that is not JSON, the wrong
 number of pixels, pixels outside 0-255 or a drawing too large get a 400 with
 a message; a body that does not arrive within READ_TIMEOUT seconds a 408;
 more than MAX_REQUESTS predictions at once a 503; a failure in the model a
-500 with a one-line message. Each prediction takes a few milliseconds.
+500 with a one-line message.
 """
 import base64
 import http.server
@@ -26,6 +26,7 @@ if __package__ in (None, ''):
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from cli_support import charts
 from tutorials_common.errors import UsageError
+from tutorials_common.errors import one_line
 from absl import flags
 import numpy as np
 
@@ -181,11 +182,6 @@ def parse_drawing(body):
   return np.asarray(pixels, np.float32).reshape(height, width)
 
 
-def _one_line(error):
-  lines = str(error).strip().splitlines()
-  return lines[0] if lines else type(error).__name__
-
-
 class Handler(http.server.BaseHTTPRequestHandler):
   """Serves the page and answers /predict with the model in self.server."""
 
@@ -256,7 +252,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     except Exception as e:  # pylint: disable=broad-except
       # The client gets one line; the server's log keeps the whole story.
       self.log_error('prediction failed: %r', e)
-      return 500, {'error': 'The model could not predict: %s' % _one_line(e)}
+      return 500, {'error': 'The model could not predict: %s' % one_line(e)}
     return 200, {
         'probabilities': [float(p) for p in probabilities],
         'prediction': int(probabilities.argmax()),

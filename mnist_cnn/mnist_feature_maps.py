@@ -4,8 +4,7 @@
 
 Writes the tutorial's 4x16 grid: conv1's 32 maps before bias + ReLU (rows
 1-2) and after (rows 3-4), each scaled to its own range, grey 128 between
-tiles. The picture is prepared as mnist_predict.py prepares it. A few
-seconds a run.
+tiles. The picture is prepared as mnist_predict.py prepares it.
 """
 import os
 import sys

@@ -2,12 +2,12 @@
 
   python mnist_cnn/mnist_predict.py --image=digit.png --checkpoint_dir=/tmp/mnist_checkpoints
 
-Takes a PNG, JPEG, GIF or BMP of any size, dark-on-light or light-on-dark,
-makes it look like an MNIST digit (cropped, 20x20, centred by mass in 28x28),
-prints the 10 probabilities and the predicted digit, and writes a bar chart
-of the probabilities to --chart (PNG). A model trained for 20,000 steps
-(~99.2% on MNIST's test set) reads clear hand-drawn digits; a run takes a few
-seconds, most of it starting TensorFlow.
+Takes a PNG, JPEG, GIF, BMP or WebP of any size, dark-on-light or
+light-on-dark, makes it look like an MNIST digit (cropped, 20x20, centred by
+mass in 28x28), prints the 10 probabilities and the predicted digit, and
+writes a bar chart of the probabilities to --chart (PNG). A model trained
+with the tutorial's schedule reads clear hand-drawn digits (the README has
+its accuracy); most of a run is starting TensorFlow.
 """
 import os
 import sys

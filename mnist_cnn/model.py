@@ -9,7 +9,7 @@ import collections
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from tutorials_common.errors import UsageError
+from tutorials_common import checkpoints
 
 LEARNING_RATE = 1e-4
 EVAL_CHUNK = 1000  # Test images per evaluation run: bounds the memory used.
@@ -114,11 +114,9 @@ def look_at(sess, model, digit):
 
 def restore(checkpoint_dir):
   """A session and model restored from the latest checkpoint in checkpoint_dir."""
-  path = tf.train.latest_checkpoint(checkpoint_dir)
-  if path is None:
-    raise UsageError('No MNIST checkpoint in %s: train one first with '
-                     'mnist_cnn/mnist_deep.py --checkpoint_dir=%s.' %
-                     (checkpoint_dir, checkpoint_dir))
+  path = checkpoints.require_checkpoint(
+      checkpoint_dir, how_to_train='mnist_deep --checkpoint_dir=%s' %
+      checkpoint_dir)
   graph = tf.Graph()
   with graph.as_default():
     model = build()

@@ -245,7 +245,8 @@ def report(figures):
 
 def main(argv=None):
   args = parse_args(argv)
-  test_file = os.path.join(args.data_dir, 'cifar-10-batches-bin',
+  from cifar10 import cifar10_input  # pylint: disable=g-import-not-at-top
+  test_file = os.path.join(args.data_dir, cifar10_input.BATCHES_DIR,
                            'test_batch.bin')
   if not os.path.isfile(test_file):
     sys.exit('No CIFAR-10 test file at %s: point --data_dir at the real data.'

@@ -59,15 +59,17 @@ def _run(args, log):
 
 def main(argv):
   del argv
-  from image_retraining import baseline, cifar10_folders, split  # pylint: disable=g-import-not-at-top,multiple-imports
+  from image_retraining import cifar10_to_folders, split  # pylint: disable=g-import-not-at-top,multiple-imports
+  import retrain_baseline as baseline  # pylint: disable=g-import-not-at-top
+  from cifar10 import cifar10_input  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   work = FLAGS.work_dir
-  src = os.path.join(FLAGS.cifar_dir, 'cifar-10-batches-bin')
+  src = os.path.join(FLAGS.cifar_dir, cifar10_input.BATCHES_DIR)
   data_dir = os.path.join(work, 'data')
-  batches = os.path.join(data_dir, 'cifar-10-batches-bin')
+  batches = os.path.join(data_dir, cifar10_input.BATCHES_DIR)
   if not os.path.isdir(batches):
-    print(cifar10_folders.filter_batches(
-        src, batches, cifar10_folders.parse_classes(SOURCE_CLASSES)))
+    print(cifar10_to_folders.filter_batches(
+        src, batches, cifar10_to_folders.parse_classes(SOURCE_CLASSES)))
   train_dir = os.path.join(work, 'cifar10_train')
   _run(['cifar10/cifar10_train.py', '--train_dir', train_dir, '--max_steps',
         str(FLAGS.cifar_steps), '--data_dir', data_dir, '--log_frequency',

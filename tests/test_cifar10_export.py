@@ -12,41 +12,13 @@ import pytest
 
 import cifar_fixtures
 from cifar_fixtures import run_script
+import conftest
 
 EXPORT = os.path.join('cifar10', 'cifar10_export.py')
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
 REAL_DATA = os.path.join('scripts', 'cifar10_use_model_real_data.py')
-# Class names the fixture's batches.meta.txt gives, so that the tests see
-# them come from --data_dir and not from the built-in list.
-NAMES = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse',
-         'ship', 'lorry']
-NUM_TEST = 100
-
-
-def trained_and_exported(tmp_path_factory):
-  """Tiny learnable data, a 40-step checkpoint and its export with --tflite
-  --quantize; made once per test session, shared by both test modules."""
-  root = tmp_path_factory.getbasetemp() / 'cifar10_use_model'
-  info = dict(root=root, data_dir=str(root / 'data'),
-              train_dir=str(root / 'train'), export_dir=str(root / 'export'))
-  if (root / 'done').exists():
-    info['export_stdout'] = (root / 'export.out').read_text()
-    return info
-  cifar_fixtures.write_dataset(root / 'data', records_per_file=NUM_TEST)
-  (root / 'data' / 'cifar-10-batches-bin' / 'batches.meta.txt').write_text(
-      '\n'.join(NAMES) + '\n\n')
-  train = run_script([TRAIN, '--data_dir', info['data_dir'], '--train_dir',
-                      info['train_dir'], '--max_steps', '40', '--batch_size',
-                      '32', '--log_frequency', '20'])
-  assert train.returncode == 0, train.stderr
-  export = run_script([EXPORT, '--checkpoint_dir', info['train_dir'],
-                       '--export_dir', info['export_dir'], '--data_dir',
-                       info['data_dir'], '--tflite', '--quantize'])
-  assert export.returncode == 0, export.stderr
-  (root / 'export.out').write_text(export.stdout)
-  (root / 'done').write_text('')
-  info['export_stdout'] = export.stdout
-  return info
+NAMES = conftest.CIFAR10_EXPORT_NAMES
+NUM_TEST = conftest.CIFAR10_EXPORT_TEST_IMAGES
 
 
 def cifar_test_images(data_dir):
@@ -73,6 +45,22 @@ def checkpoint_probabilities(checkpoint_dir, pixels):
       return sess.run(probabilities, {images: pixels})
 
 
+def checkpoint_local4(checkpoint_dir, pixels):
+  """The checkpoint's local4 activations (moving averages) through the
+  evaluation preprocessing, in a plain graph."""
+  import tensorflow.compat.v1 as tf
+  from cifar10 import cifar10
+  from cifar10 import cifar10_input
+  with tf.Graph().as_default():
+    images = tf.placeholder(tf.float32, [None, 32, 32, 3])
+    cifar10.inference(cifar10_input.eval_images(images))
+    local4 = tf.get_default_graph().get_tensor_by_name('local4/local4:0')
+    saver = tf.train.Saver(cifar10.variables_to_restore())
+    with tf.Session() as sess:
+      saver.restore(sess, tf.train.latest_checkpoint(checkpoint_dir))
+      return sess.run(local4, {images: pixels})
+
+
 def write_raw_weights_checkpoint(train_dir, raw_class):
   """A checkpoint with no moving averages whose weights always say raw_class."""
   import tensorflow.compat.v1 as tf
@@ -89,9 +77,9 @@ def write_raw_weights_checkpoint(train_dir, raw_class):
                             global_step=3)
 
 
-@pytest.fixture(scope='module')
-def model(tmp_path_factory):
-  return trained_and_exported(tmp_path_factory)
+@pytest.fixture
+def model(cifar10_exported):
+  return cifar10_exported
 
 
 # Run in a fresh interpreter, outside the repository, with the project's
@@ -119,6 +107,11 @@ FRESH_PROCESS = textwrap.dedent('''
       out = model.signatures[signature](**argument)
       for key, value in out.items():
         results['%s_%s' % (name, key)] = value.numpy()
+    features = model.signatures['feature_vector'](
+        images=tf.constant(pixels / 255.0))['feature_vector']
+    results['features'] = features.numpy()
+    results['features_large'] = model.signatures['feature_vector'](
+        images=tf.image.resize(pixels / 255.0, [50, 40]))['feature_vector'].numpy()
     results['specs'] = json.dumps({
         name: {key: [spec.dtype.name, spec.shape.as_list()]
                for key, spec in (list(fn.structured_input_signature[1].items())
@@ -144,8 +137,7 @@ def test_export_writes_the_files_and_no_variables_or_leftovers(model):
   saved = tf.train.list_variables(os.path.join(model['export_dir'],
                                                'variables', 'variables'))
   assert [name for name, _ in saved if name != '_CHECKPOINTABLE_OBJECT_GRAPH'] == []
-  assert sorted(os.listdir(str(model['root']))) == [
-      'data', 'done', 'export', 'export.out', 'train']
+  assert sorted(os.listdir(str(model['root']))) == ['data', 'export', 'train']
 
 
 def test_saved_model_in_a_fresh_process_matches_the_checkpoint(model, tmp_path):
@@ -176,6 +168,15 @@ def test_saved_model_in_a_fresh_process_matches_the_checkpoint(model, tmp_path):
   np.testing.assert_allclose(out['one_probabilities'], expected[:1],
                              atol=1e-5, rtol=0)
   specs = json.loads(str(out['specs']))
+  assert sorted(specs) == ['feature_vector', 'predict_images',
+                           'serving_default']
+  assert specs['feature_vector']['images'] == ['float32',
+                                               [None, None, None, 3]]
+  assert specs['feature_vector']['feature_vector'] == ['float32', [None, 192]]
+  assert out['features_large'].shape == (20, 192)
+  np.testing.assert_allclose(out['features'],
+                             checkpoint_local4(model['train_dir'], pixels),
+                             rtol=1e-4, atol=1e-4)
   assert specs['serving_default']['image_bytes'] == ['string', [None]]
   assert specs['predict_images']['images'] == ['float32', [None, 32, 32, 3]]
   for signature in ('serving_default', 'predict_images'):
@@ -261,11 +262,13 @@ def _one_error_line(result, status, *fragments):
     assert fragment in errors[0]
 
 
-def test_no_checkpoint_is_a_clear_error(tmp_path):
+def test_no_checkpoint_is_a_clear_error(tmp_path, run_in_process):
   (tmp_path / 'empty').mkdir()
-  result = run_script([EXPORT, '--checkpoint_dir', str(tmp_path / 'empty'),
-                       '--export_dir', str(tmp_path / 'model')])
-  _one_error_line(result, 2, 'no checkpoint in %s' % (tmp_path / 'empty'))
+  result = run_in_process('cifar10.cifar10_export', [
+      '--checkpoint_dir', str(tmp_path / 'empty'),
+      '--export_dir', str(tmp_path / 'model')])
+  _one_error_line(result, 2, 'no checkpoint in %s' % (tmp_path / 'empty'),
+                  'cifar10_train --train_dir=%s' % (tmp_path / 'empty'))
   assert sorted(os.listdir(str(tmp_path))) == ['empty']
 
 

@@ -10,16 +10,15 @@ import cifar_fixtures
 from cifar_fixtures import run_script
 from test_cifar10_export import NAMES
 from test_cifar10_export import cifar_test_images
-from test_cifar10_export import trained_and_exported
 from test_cifar10_export import write_raw_weights_checkpoint
 
 PREDICT = os.path.join('cifar10', 'cifar10_predict.py')
 LINE = re.compile(r'^(.+): ((?:[a-z]+ [\d.]+)(?:, [a-z]+ [\d.]+)*)$', re.M)
 
 
-@pytest.fixture(scope='module')
-def model(tmp_path_factory):
-  return trained_and_exported(tmp_path_factory)
+@pytest.fixture
+def model(cifar10_exported):
+  return cifar10_exported
 
 
 def bmp_bytes(image):
@@ -107,11 +106,13 @@ def test_predict_prints_the_saved_model_classes_and_skips_bad_files(model,
           images[1]).all()
 
 
-def test_no_readable_image_fails_naming_each_file(model, tmp_path):
+def test_no_readable_image_fails_naming_each_file(model, tmp_path,
+                                                 run_in_process):
   (tmp_path / 'empty.png').write_bytes(b'')
   (tmp_path / 'notes.jpg').write_text('text')
-  result = run_script([PREDICT, '--checkpoint_dir', model['train_dir'],
-                       str(tmp_path / 'empty.png'), str(tmp_path / 'notes.jpg')])
+  result = run_in_process('cifar10.cifar10_predict', [
+      '--checkpoint_dir', model['train_dir'], str(tmp_path / 'empty.png'),
+      str(tmp_path / 'notes.jpg')])
   assert result.returncode == 2, result.stdout + result.stderr
   assert 'Traceback' not in result.stderr
   assert result.stdout == ''
@@ -123,15 +124,16 @@ def test_no_readable_image_fails_naming_each_file(model, tmp_path):
       'image.')
 
 
-def test_raw_weights_checkpoint_is_used_and_said_once(tmp_path):
+def test_raw_weights_checkpoint_is_used_and_said_once(tmp_path,
+                                                      run_in_process):
   import tensorflow as tf
   write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
   picture = tmp_path / 'picture.png'
   picture.write_bytes(tf.io.encode_png(
       np.full([40, 20, 3], 200, np.uint8)).numpy())
-  result = run_script([PREDICT, '--checkpoint_dir', str(tmp_path / 'train'),
-                       '--data_dir', str(tmp_path / 'nowhere'), '--eval_flip',
-                       '--top_k', '1', str(picture)])
+  result = run_in_process('cifar10.cifar10_predict', [
+      '--checkpoint_dir', str(tmp_path / 'train'), '--data_dir',
+      str(tmp_path / 'nowhere'), '--eval_flip', '--top_k', '1', str(picture)])
   assert result.returncode == 0, result.stderr
   assert result.stdout.splitlines() == ['%s: horse 1.000' % picture]
   notes = [l for l in result.stderr.splitlines() if 'moving averages' in l]
@@ -143,14 +145,15 @@ def test_raw_weights_checkpoint_is_used_and_said_once(tmp_path):
 def test_no_checkpoint_is_a_usage_error(tmp_path):
   """The check both commands make first (cifar10_export's test runs it as a
   command: exit status 2, one line)."""
-  from cifar10 import use_model
+  from cifar10 import trained_model
   from tutorials_common.errors import UsageError
   (tmp_path / 'train').mkdir()
-  with pytest.raises(UsageError, match='no checkpoint in %s: train one first'
-                     % re.escape(str(tmp_path / 'train'))):
-    use_model.latest_checkpoint(str(tmp_path / 'train'))
-  with pytest.raises(UsageError, match='does not exist'):
-    use_model.latest_checkpoint(str(tmp_path / 'nowhere'))
+  folder = re.escape(str(tmp_path / 'train'))
+  with pytest.raises(UsageError, match=r'no checkpoint in %s: train a model '
+                     r'first \(cifar10_train --train_dir=%s\)' % (folder, folder)):
+    trained_model.require_checkpoint(str(tmp_path / 'train'))
+  with pytest.raises(UsageError, match='does not exist.*cifar10_train'):
+    trained_model.require_checkpoint(str(tmp_path / 'nowhere'))
 
 
 def test_a_batch_of_images_is_one_session_run(model):
@@ -158,11 +161,11 @@ def test_a_batch_of_images_is_one_session_run(model):
   and only a batch holding an unreadable file is decoded image by image."""
   import tensorflow as tf
   from cifar10 import cifar10_predict
-  from cifar10 import use_model
+  from cifar10 import trained_model
   images, _ = cifar_test_images(model['data_dir'])
   encoded = [tf.io.encode_png(image).numpy() for image in images]
   predictor = cifar10_predict.Predictor(
-      use_model.latest_checkpoint(model['train_dir']))
+      trained_model.require_checkpoint(model['train_dir']))
   runs = []
   real_run = predictor.sess.run
   predictor.sess.run = lambda *a, **k: runs.append(1) or real_run(*a, **k)

@@ -1,6 +1,7 @@
-"""Fuzzing the image decoding of mnist_predict (images.decode_image_file),
+"""Fuzzing the one image decoder (tutorials_common.images: read_image_file,
+and decode in a graph) as mnist_predict (images.decode_image_file: grey),
 retraining and label_image (features.decode_image_file) and cifar10_predict
-(use_model.decode_image): PNG of every colour type and depth (grey, RGB,
+(trained_model.decode_images: 32x32) use it: PNG of every colour type and depth (grey, RGB,
 palette, alpha, 16-bit), JPEG, GIF and BMP, of zero, one, 10000x1 pixels,
 cut short, with flipped bytes, or random bytes behind a format's magic.
 
@@ -18,10 +19,12 @@ import numpy as np
 import tensorflow as tf2
 import tensorflow.compat.v1 as tf
 
-from cifar10 import use_model
+from cifar10 import trained_model
 from image_retraining import features
 from image_retraining.errors import RetrainError
 from mnist_cnn import images
+from tutorials_common import images as decoder
+from tutorials_common.errors import one_line
 
 # Each example runs TensorFlow: a third of the examples.
 TF_EXAMPLES = max(20, settings.default.max_examples // 3)
@@ -146,6 +149,26 @@ def test_mnist_decode_image_file_gives_grey_levels_or_image_error(picture):
 
 @settings(max_examples=TF_EXAMPLES)
 @given(pictures())
+def test_the_decoder_gives_rgb_uint8_or_image_error(picture):
+  data, exact = picture
+  with tempfile.TemporaryDirectory() as folder:
+    path = _write(folder, data)
+    try:
+      pixels = decoder.read_image_file(path)
+    except decoder.ImageError as e:
+      assert path in str(e) and '\n' not in str(e)
+      assert '{{' not in str(e) and '[Op:' not in str(e)  # TF's plumbing
+      assert exact is None, 'an intact grey picture was refused: %s' % e
+      return
+  assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.size
+  assert pixels.shape[2] == 3
+  if exact is not None:
+    for channel in range(3):
+      np.testing.assert_array_equal(pixels[:, :, channel], exact)
+
+
+@settings(max_examples=TF_EXAMPLES // 3)
+@given(pictures())
 def test_retraining_decode_image_file_gives_rgb_or_retrain_error(picture):
   data, exact = picture
   with tempfile.TemporaryDirectory() as folder:
@@ -170,7 +193,7 @@ class _CifarDecoder(object):
     self.graph = tf.Graph()
     with self.graph.as_default():
       self.encoded = tf.placeholder(tf.string, [None])
-      self.pixels = use_model.decode_images(self.encoded)
+      self.pixels = trained_model.decode_images(self.encoded)
     self.sess = tf.Session(graph=self.graph)
 
 
@@ -187,7 +210,7 @@ def test_cifar10_predict_decoding_gives_32x32_or_a_one_line_failure(picture):
   try:
     pixels = decoder.sess.run(decoder.pixels, {decoder.encoded: [data]})
   except tf.errors.OpError as e:  # Predictor.classify's failure report
-    reason = use_model.error_text(e)
+    reason = one_line(e)
     assert reason and '\n' not in reason
     assert exact is None, 'an intact grey picture was refused: %s' % reason
     return

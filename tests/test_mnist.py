@@ -274,13 +274,17 @@ def test_feature_maps_picture_is_the_4x16_grid(mnist_trained, tmp_path):
   assert grid.shape == (4 * 57 + 1, 16 * 57 + 1)
 
 
-def test_predict_without_a_checkpoint_says_how_to_make_one(tmp_path):
+def test_predict_without_a_checkpoint_says_how_to_make_one(tmp_path,
+                                                          run_in_process):
   _write_png(tmp_path / 'digit.png', np.zeros((28, 28)))
-  result = run_script([os.path.join('mnist_cnn', 'mnist_predict.py'),
-                       '--image', str(tmp_path / 'digit.png'),
-                       '--checkpoint_dir', str(tmp_path / 'none')])
-  assert result.returncode != 0 and 'Traceback' not in result.stderr
-  assert 'No MNIST checkpoint' in result.stderr
+  result = run_in_process('mnist_cnn.mnist_predict', [
+      '--image', str(tmp_path / 'digit.png'),
+      '--checkpoint_dir', str(tmp_path / 'none')])
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert 'checkpoint folder %s does not exist' % (tmp_path / 'none') in (
+      result.stderr)
+  assert 'mnist_deep --checkpoint_dir=%s' % (tmp_path / 'none') in (
+      result.stderr)
 
 
 # --- the draw-a-digit server ---------------------------------------------------------

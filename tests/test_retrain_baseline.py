@@ -1,7 +1,13 @@
-"""The from-scratch CNN the real-data retraining command compares against."""
+"""The from-scratch CNN the real-data retraining script compares against
+(scripts/retrain_baseline.py)."""
+import os
+import sys
+
 import numpy as np
 
-from image_retraining import baseline
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'scripts'))
+import retrain_baseline as baseline  # noqa: E402
 
 
 def test_baseline_cnn_learns_a_separable_task():

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 import tensorflow.compat.v1 as tf1
 
-from image_retraining import cifar10_features, features
+from image_retraining import export_cifar10_features, features
 from image_retraining.errors import RetrainError
 from test_retrain import run_script
 
@@ -61,24 +61,47 @@ def test_export_uses_shadow_values_and_is_a_feature_extractor(checkpoint,
   images = rng.uniform(0, 1, (3, 32, 32, 3)).astype(np.float32)
   out = extractor(images)
   assert out.shape == (3, 192)
-  cropped = tf.image.resize_with_crop_or_pad(images, 24, 24)
+  # A 32x32 image is not resized; then cifar10_eval's crop and standardisation.
+  cropped = tf.image.resize_with_crop_or_pad(images * 255.0, 24, 24)
   expected = _reference_local4(
       checkpoint['shadow'],
-      tf.image.per_image_standardization(cropped * 255.0).numpy())
+      tf.image.per_image_standardization(cropped).numpy())
   np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
   # Any input size works.
   assert extractor(rng.uniform(0, 1, (2, 50, 40, 3))).shape == (2, 192)
 
 
-def test_export_bad_inputs(tmp_path):
-  with pytest.raises(RetrainError, match='No checkpoint'):
-    cifar10_features.export(str(tmp_path), str(tmp_path / 'out'))
-  result = run_script('export_cifar10_features.py', '--checkpoint_dir',
-                      tmp_path / 'missing' / 'model.ckpt', '--export_dir',
-                      tmp_path / 'out')
-  assert result.returncode == 2
-  assert 'Cannot read checkpoint' in result.stderr
-  assert 'Traceback' not in result.stderr
+def test_export_bad_inputs(tmp_path, checkpoint):
+  from tutorials_common.errors import UsageError
+  with pytest.raises(UsageError, match='no checkpoint in %s: train a model '
+                     'first' % tmp_path):
+    export_cifar10_features.export(str(tmp_path), str(tmp_path / 'out'))
+  with pytest.raises(UsageError, match='does not exist.*cifar10_train'):
+    export_cifar10_features.export(str(tmp_path / 'missing' / 'model.ckpt'),
+                                   str(tmp_path / 'out'))
+  (tmp_path / 'full').mkdir()
+  (tmp_path / 'full' / 'keep.txt').write_text('mine')
+  with pytest.raises(RetrainError, match='exists and is not empty'):
+    export_cifar10_features.export(checkpoint['train_dir'],
+                                   str(tmp_path / 'full'))
+  assert os.listdir(str(tmp_path / 'full')) == ['keep.txt']
+
+
+def test_retrain_takes_the_cifar10_export(cifar10_export_dir, tmp_path):
+  """cifar10_export's SavedModel as --tfhub_module: its feature_vector
+  signature is the extractor, and the retrained model exports."""
+  from image_retraining import final_layer
+  extractor = features.FeatureExtractor(cifar10_export_dir)
+  assert extractor.image_size is None
+  vectors = extractor(np.random.RandomState(1).uniform(0, 1, (4, 32, 32, 3)))
+  assert vectors.shape == (4, 192)
+  final_layer.export(extractor, np.zeros((192, 2), np.float32),
+                     np.array([0.0, 1.0], np.float32), str(tmp_path / 'm'),
+                     ['a', 'b'])
+  loaded = tf.saved_model.load(str(tmp_path / 'm'))
+  out = loaded.signatures['serving_default'](
+      images=tf.zeros([1, 40, 30, 3]))['final_result'].numpy()
+  assert out.shape == (1, 2) and out.argmax() == 1
 
 
 def _write_cifar(path, labels, seed=0):
@@ -106,19 +129,18 @@ def test_cifar10_to_folders_selects_classes_and_counts(tmp_path):
   image = tf.io.decode_png(png).numpy()
   np.testing.assert_array_equal(image[:, :, 1],
                                 records[2, 1 + 1024:1 + 2048].reshape(32, 32))
-  bad = run_script('cifar10_to_folders.py', '--data_dir', tmp_path / 'data',
-                   '--output_dir', tmp_path / 'o2', '--classes', 'unicorn')
-  assert bad.returncode == 2 and 'Unknown CIFAR-10 class' in bad.stderr
-  assert 'Traceback' not in bad.stderr
+  from image_retraining import cifar10_to_folders
+  with pytest.raises(RetrainError, match="Unknown CIFAR-10 class 'unicorn'"):
+    cifar10_to_folders.parse_classes('unicorn')
 
 
 def test_filter_batches_keeps_only_chosen_classes(tmp_path):
   from cifar10 import cifar10_input
-  from image_retraining import cifar10_folders
+  from image_retraining import cifar10_to_folders
   src = tmp_path / 'src'
   src.mkdir()
   _write_cifar(src / 'data_batch_1.bin', [0, 5, 1, 7, 4])
-  counts = cifar10_folders.filter_batches(str(src), str(tmp_path / 'dst'),
+  counts = cifar10_to_folders.filter_batches(str(src), str(tmp_path / 'dst'),
                                           [0, 1, 2, 3, 4])
   assert counts == {'data_batch_1.bin': 3}
   kept = cifar10_input.read_records(str(tmp_path / 'dst' /

@@ -1,18 +1,21 @@
-"""From-scratch small CNN on the same image folders (for comparison).
+"""From-scratch small CNN on the same image folders, for comparison: what
+scripts/retrain_real_data.py measures retraining against.
 
 tf.compat.v1 graph: conv 5x5x32 - pool - conv 5x5x64 - pool - dense 128 -
-softmax, Adam, on images resized to 32x32.
+softmax, Adam, on images resized to 32x32 as the CIFAR-10 network's are.
 """
+import bench_common  # noqa: F401  First: it puts the repository on sys.path.
 import numpy as np
-import tensorflow as tf
 import tensorflow.compat.v1 as tf1
 
-from image_retraining import features
+from tutorials_common import images
 
 
-def load_images(paths, size=32):
-  return np.stack([tf.image.resize(features.decode_image_file(p),
-                                   (size, size)).numpy() for p in paths])
+def load_images(paths):
+  """float32 [N, 32, 32, 3] in [0, 1] of image files, decoded by the one
+  decoder and resized by the CIFAR-10 network's rule."""
+  return np.stack([images.resize_for_cifar10(
+      images.read_image_file(p)[None])[0].numpy() / 255.0 for p in paths])
 
 
 def train_and_test(train_x, train_y, test_x, test_y, class_count, steps=2000,

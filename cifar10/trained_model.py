@@ -1,13 +1,17 @@
-"""What cifar10_predict.py and cifar10_export.py share: images in, probabilities out.
+"""A trained CIFAR-10 checkpoint, restored, classifying pixels.
 
-* `decode_images` turns encoded image files (PNG, JPEG, GIF, BMP; the content
-  decides) into float32 [N, 32, 32, 3] pixels 0-255, the size of a CIFAR-10
-  image. Both commands use it: cifar10_predict in its graph, cifar10_export
-  inside the SavedModel's `serving_default` signature.
+What cifar10_predict.py and cifar10_export.py share:
+
+* `decode_images` turns encoded image files (anything
+  tutorials_common.images decodes) into float32 [N, 32, 32, 3] pixels 0-255,
+  the size of a CIFAR-10 image, with the network's one resize rule
+  (`tutorials_common.images.resize_for_cifar10`). cifar10_predict uses it in
+  its graph, cifar10_export inside the SavedModel's `serving_default`.
 * `probabilities` is the evaluation preprocessing of cifar10_eval.py
   (`cifar10_input.eval_images`: central 24x24 crop and standardisation) and
-  `cifar10.class_probabilities`, on such pixels.
-* `latest_checkpoint`, `class_names` and `restore` find and load what a
+  `cifar10.class_probabilities`, on such pixels; `features` gives the
+  network's 192-wide local4 activations of the same pass.
+* `require_checkpoint`, `class_names` and `restore` find and load what a
   trained model needs, with a one-line error for each way that can fail.
 """
 import os
@@ -17,40 +21,37 @@ import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
 from cifar10 import cifar10_input
+from tutorials_common import checkpoints
+from tutorials_common import images
 from tutorials_common.errors import UsageError
+from tutorials_common.errors import one_line
 
 CLASS_NAMES = cifar10_input.CLASS_NAMES
 META_FILE = 'batches.meta.txt'
 SIZE = cifar10_input.ORIGINAL_SIZE
+FEATURES = 192  # The width of local4, the layer before the classes.
 
 RAW_WEIGHTS_NOTE = ('checkpoint %s has no moving averages of the weights; '
                     'using its raw weights.')
 
+CheckpointError = checkpoints.CheckpointError
 
-class CheckpointError(UsageError):
-  """No checkpoint, or not one of this model."""
+# The name scope `probabilities` builds the network in, so that its local4
+# activations have a name of our own choosing.
+_SCOPE = 'network'
 
 
 class ClassNamesError(UsageError):
   """A batches.meta.txt that does not hold ten class names."""
 
 
-def latest_checkpoint(checkpoint_dir):
+def require_checkpoint(checkpoint_dir, flag='--checkpoint_dir'):
   """The newest checkpoint in checkpoint_dir (or checkpoint_dir itself, if it
-  is a checkpoint's path prefix such as /tmp/cifar10_train/model.ckpt-1000)."""
-  if not os.path.isdir(checkpoint_dir):
-    if tf.train.checkpoint_exists(checkpoint_dir):
-      return checkpoint_dir
-    raise CheckpointError(
-        'checkpoint folder %s does not exist: point --checkpoint_dir at the '
-        '--train_dir of cifar10_train.' % checkpoint_dir)
-  path = tf.train.latest_checkpoint(checkpoint_dir)
-  if path is None:
-    raise CheckpointError(
-        'no checkpoint in %s: train one first (cifar10_train --train_dir=%s) '
-        'or point --checkpoint_dir at the folder that holds model.ckpt-* '
-        'files.' % (checkpoint_dir, checkpoint_dir))
-  return path
+  is a checkpoint's path prefix such as /tmp/cifar10_train/model.ckpt-1000),
+  or a CheckpointError saying how to train one."""
+  return checkpoints.require_checkpoint(
+      checkpoint_dir, flag=flag,
+      how_to_train='cifar10_train --train_dir=%s' % checkpoint_dir)
 
 
 def checkpoint_dtype(checkpoint_path):
@@ -59,22 +60,12 @@ def checkpoint_dtype(checkpoint_path):
     dtypes = tf.train.load_checkpoint(checkpoint_path).get_variable_to_dtype_map()
   except (tf.errors.OpError, ValueError) as e:
     raise CheckpointError('cannot read checkpoint %s: %s' %
-                          (checkpoint_path, error_text(e)))
+                          (checkpoint_path, one_line(e)))
   if 'conv1/weights' not in dtypes:
     raise CheckpointError(
         'checkpoint %s is not a CIFAR-10 model checkpoint (it has no '
         'conv1/weights).' % checkpoint_path)
   return tf.as_dtype(dtypes['conv1/weights'])
-
-
-def error_text(error):
-  """The line of a TensorFlow error that says what went wrong."""
-  text = getattr(error, 'message', None) or str(error)
-  for line in text.splitlines():
-    line = line.strip()
-    if line and line != 'Graph execution error:' and not line.startswith('[['):
-      return line
-  return type(error).__name__
 
 
 def class_names(data_dir):
@@ -101,17 +92,8 @@ def class_names(data_dir):
 
 
 def decode_image(contents):
-  """One encoded image (scalar string) -> float32 [32, 32, 3], 0-255.
-
-  Decodes by content (PNG, JPEG, GIF's first frame, BMP; grey-scale becomes
-  RGB, alpha is dropped), then resizes to 32x32 with antialiased bilinear
-  interpolation, which averages when shrinking (a 32x32 image is unchanged).
-  """
-  image = tf2.io.decode_image(contents, channels=3, expand_animations=False)
-  image.set_shape([None, None, 3])
-  resized = tf2.image.resize(tf2.cast(image, tf2.float32), [SIZE, SIZE],
-                             method='bilinear', antialias=True)
-  return tf2.clip_by_value(resized, 0.0, 255.0)
+  """One encoded image (scalar string) -> float32 [32, 32, 3], 0-255."""
+  return images.resize_for_cifar10(images.decode(contents)[None])[0]
 
 
 def decode_images(encoded):
@@ -127,10 +109,20 @@ def probabilities(pixels, flip=False, dtype=tf.float32):
   The evaluation preprocessing of cifar10_eval.py, then the network; builds
   the network's variables (restore them with `saver`).
   """
-  images = cifar10_input.eval_images(pixels)
-  if images.dtype != dtype:
-    images = tf.cast(images, dtype)
-  return cifar10.class_probabilities(images, flip)
+  images_24 = cifar10_input.eval_images(pixels)
+  if images_24.dtype != dtype:
+    images_24 = tf.cast(images_24, dtype)
+  with tf.name_scope(_SCOPE):
+    return cifar10.class_probabilities(images_24, flip)
+
+
+def features(pixels):
+  """float32 [N, 192]: the local4 activations of `pixels` in the network
+  `probabilities(pixels, ...)` built in this graph (of the images themselves,
+  not their mirror images, with flip)."""
+  local4 = tf.get_default_graph().get_tensor_by_name(
+      '%s/local4/local4:0' % _SCOPE)
+  return tf.cast(local4[:tf.shape(pixels)[0]], tf.float32)
 
 
 def saver(checkpoint_path):
@@ -148,4 +140,4 @@ def restore(sess, the_saver, checkpoint_path):
   except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError,
           tf.errors.DataLossError) as e:
     raise CheckpointError('cannot restore %s as the CIFAR-10 model: %s' %
-                          (checkpoint_path, error_text(e)))
+                          (checkpoint_path, one_line(e)))
