@@ -100,3 +100,44 @@ def _run_in_process(module_name, args=(), program=None):
 def run_in_process():
   """_run_in_process: a command run in the test's process (flags, errors)."""
   return _run_in_process
+
+
+# Class names the CIFAR-10 export fixture's batches.meta.txt gives, so that
+# tests see them come from --data_dir and not from the built-in list.
+CIFAR10_EXPORT_NAMES = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog',
+                        'horse', 'ship', 'lorry']
+CIFAR10_EXPORT_TEST_IMAGES = 100
+
+
+@pytest.fixture(scope='session')
+def cifar10_exported(tmp_path_factory):
+  """Tiny learnable data, a 40-step cifar10_train.py checkpoint and its
+  cifar10_export.py --tflite --quantize export, run as a user types them:
+  dict(root, data_dir, train_dir, export_dir, export_stdout)."""
+  import cifar_fixtures
+  from cifar_fixtures import run_script
+  root = tmp_path_factory.mktemp('cifar10_exported')
+  info = dict(root=root, data_dir=str(root / 'data'),
+              train_dir=str(root / 'train'), export_dir=str(root / 'export'))
+  cifar_fixtures.write_dataset(root / 'data',
+                               records_per_file=CIFAR10_EXPORT_TEST_IMAGES)
+  (root / 'data' / 'cifar-10-batches-bin' / 'batches.meta.txt').write_text(
+      '\n'.join(CIFAR10_EXPORT_NAMES) + '\n\n')
+  train = run_script([os.path.join('cifar10', 'cifar10_train.py'),
+                      '--data_dir', info['data_dir'], '--train_dir',
+                      info['train_dir'], '--max_steps', '40', '--batch_size',
+                      '32', '--log_frequency', '20'])
+  assert train.returncode == 0, train.stderr
+  export = run_script([os.path.join('cifar10', 'cifar10_export.py'),
+                       '--checkpoint_dir', info['train_dir'], '--export_dir',
+                       info['export_dir'], '--data_dir', info['data_dir'],
+                       '--tflite', '--quantize'])
+  assert export.returncode == 0, export.stderr
+  info['export_stdout'] = export.stdout
+  return info
+
+
+@pytest.fixture(scope='session')
+def cifar10_export_dir(cifar10_exported):
+  """The folder of the session's CIFAR-10 SavedModel (cifar10_exported)."""
+  return cifar10_exported['export_dir']
