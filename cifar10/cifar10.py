@@ -16,19 +16,20 @@ Summary of available functions:
  train_op = train(loss, global_step, batch_size)
 
 The network: conv1 -> pool1 -> norm1 -> conv2 -> norm2 -> pool2 -> local3 ->
-local4 -> softmax_linear; 1,068,298 parameters, ~19.5M multiply-adds per image.
+local4 -> softmax_linear, a small network of about a million parameters
+(tests/test_cifar10_model.py counts them; the README, Speed, has its cost).
+The LRN lives in lrn.py, the training schedules in schedules.py and the
+arithmetic of --precision in precision.py; the commands' flags in
+cifar10_flags.py and the trainers' loop in training.py.
 """
-import math
 import re
 
-from absl import flags
-import numpy as np
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_input
-from cli_support import entry
-
-FLAGS = flags.FLAGS
+from cifar10 import lrn as lrn_lib
+from cifar10 import precision as precision_lib
+from cifar10 import schedules
 
 # Global constants describing the CIFAR-10 data set.
 IMAGE_SIZE = cifar10_input.IMAGE_SIZE
@@ -36,41 +37,14 @@ NUM_CLASSES = cifar10_input.NUM_CLASSES
 NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
 NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
 
-# Constants describing the training process.
-MOVING_AVERAGE_DECAY = 0.9999     # The decay to use for the moving average.
-NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which learning rate decays.
-LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
-INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
+# Constants describing the training process: the tutorial's schedule, which
+# schedules.py builds beside the faster one.
+MOVING_AVERAGE_DECAY = schedules.MOVING_AVERAGE_DECAY
+NUM_EPOCHS_PER_DECAY = schedules.NUM_EPOCHS_PER_DECAY
+LEARNING_RATE_DECAY_FACTOR = schedules.LEARNING_RATE_DECAY_FACTOR
+INITIAL_LEARNING_RATE = schedules.INITIAL_LEARNING_RATE
 
-# The faster schedule for the same network (--schedule=fast; README, Time to
-# accuracy): Nesterov momentum with the learning rate warmed up linearly over
-# the first FAST_WARMUP_FRACTION of the steps and then brought linearly to zero
-# at the end of --fast_epochs, label smoothing, and a shorter moving average
-# of the weights: the tutorial's 0.9999 averages over ~10K steps, a large part
-# of a short run, and so lags behind it.
-FAST_PEAK_LEARNING_RATE = 0.02
-FAST_MOMENTUM = 0.9
-FAST_WARMUP_FRACTION = 0.15
-FAST_LABEL_SMOOTHING = 0.1
-FAST_MOVING_AVERAGE_DECAY = 0.999
-DEFAULT_FAST_EPOCHS = 100
-SCHEDULES = ('tutorial', 'fast')
-
-# --precision, with Keras's policy names. In all three the variables, the
-# gradients applied, the optimizer, the moving averages and so the
-# checkpoints are float32; the mixed ones compute the convolutions, the dense
-# layers, the pooling and the ReLUs in bfloat16 or float16, and the LRN, the
-# loss, the softmax and in_top_k in float32.
-PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
-_COMPUTE_DTYPES = {'float32': tf.float32, 'mixed_bfloat16': tf.bfloat16,
-                   'mixed_float16': tf.float16}
-# mixed_float16's dynamic loss scaling, with Keras's LossScaleOptimizer's
-# values: the scale starts at 2**15, halves at each step whose gradients are
-# not finite (that step is skipped) and doubles after 2,000 finite steps.
-INITIAL_LOSS_SCALE = 2.0 ** 15
-LOSS_SCALE_GROWTH_STEPS = 2000
-
-DEFAULT_BATCH_SIZE = 128
+DEFAULT_BATCH_SIZE = schedules.TUTORIAL_BATCH_SIZE
 DEFAULT_DATA_DIR = '/tmp/cifar10_data'
 
 # If a model is trained with multiple GPUs, prefix all Op names with tower_name
@@ -78,43 +52,7 @@ DEFAULT_DATA_DIR = '/tmp/cifar10_data'
 # names of the summaries when visualizing a model.
 TOWER_NAME = 'tower'
 
-
-def define_flags():
-  """Defines the flags every CIFAR-10 script shares. Call once, from run()."""
-  flags.DEFINE_integer('batch_size', DEFAULT_BATCH_SIZE,
-                       'Number of images to process in a batch (images).',
-                       lower_bound=1)
-  flags.DEFINE_string('data_dir', DEFAULT_DATA_DIR,
-                      'Path to the CIFAR-10 data directory (a folder holding '
-                      'cifar-10-batches-bin/).')
-  entry.require_folder('data_dir')
-  flags.DEFINE_boolean('use_fp16', False,
-                       'Train the model using fp16 (true/false).')
-
-
-def define_precision_flag():
-  """--precision, for the trainers and evaluation."""
-  flags.DEFINE_enum('precision', 'float32', PRECISIONS,
-                    "The arithmetic, with Keras's policy names. 'float32': "
-                    "all float32. 'mixed_bfloat16': bfloat16 convolutions and "
-                    'dense layers, for CPUs with bfloat16 units (AVX512_BF16, '
-                    "AMX). 'mixed_float16': float16 with loss scaling, for "
-                    'GPUs. Variables and checkpoints are float32 in all.')
-  flags.register_multi_flags_validator(
-      ['precision', 'use_fp16'],
-      lambda values: values['precision'] == 'float32' or not values['use_fp16'],
-      message='--use_fp16 (float16 variables) and a mixed --precision '
-      '(float32 variables) exclude each other: pass one of them.')
-
-
-def compute_dtype(precision):
-  """The dtype --precision computes the convolutions and dense layers in."""
-  return _COMPUTE_DTYPES[precision]
-
-
-def _as(x, dtype):
-  """x in dtype, cast only where it differs."""
-  return x if x.dtype.base_dtype == dtype else tf.cast(x, dtype)
+_as = precision_lib.cast
 
 
 def _scalar_summary(tag, value):
@@ -191,52 +129,7 @@ def inputs(eval_data, data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
   return images, labels
 
 
-def local_response_normalization(x, depth_radius, bias, alpha, beta,
-                                 name=None):
-  """tf.nn.lrn's function, with a gradient that runs several times faster on CPU.
-
-  y = x * (bias + alpha * sum over the 2*depth_radius+1 nearest channels of
-  x**2) ** -beta. TensorFlow's LRNGrad kernel on CPU is a scalar loop with a
-  pow and divides per element (oneDNN only rewrites depth_radius 2); here
-  both window sums are one small matrix multiply with a band matrix, and the
-  gradient is g * norm**-beta - 2 * alpha * beta * x * window_sum(g * y / norm).
-  tests/test_cifar10_model.py checks both against tf.nn.lrn.
-  """
-  with tf.name_scope(name, 'LRN', [x]) as scope:
-    return tf.identity(_band_lrn(x, depth_radius, bias, alpha, beta),
-                       name=scope)
-
-
-def _band_lrn(x, depth_radius, bias, alpha, beta):
-  """local_response_normalization's arithmetic, in the current name scope."""
-  depth = x.shape[-1]
-  channel = np.arange(depth)
-  band = np.abs(channel[:, None] - channel[None, :]) <= depth_radius
-  window = tf.constant(band.astype(x.dtype.as_numpy_dtype))
-
-  def window_sum(t):
-    return tf.reshape(tf.matmul(tf.reshape(t, [-1, depth]), window),
-                      tf.shape(t))
-
-  @tf.custom_gradient
-  def _lrn(x):
-    norm = bias + alpha * window_sum(tf.square(x))
-    if beta == 0.75:  # The tutorial's beta: two square roots beat a pow.
-      inverse_sqrt = tf.math.rsqrt(norm)
-      scale = inverse_sqrt * tf.sqrt(inverse_sqrt)
-    else:
-      scale = tf.pow(norm, -beta)
-
-    def grad(g):
-      g_scaled = g * scale
-      return g_scaled - (2 * alpha * beta) * x * window_sum(g_scaled * x / norm)
-
-    return x * scale, grad
-
-  return _lrn(x)
-
-
-def inference(images, lrn=local_response_normalization, precision='float32',
+def inference(images, lrn=lrn_lib.local_response_normalization, precision='float32',
               lrn_dtype=None):
   """Build the CIFAR-10 model.
 
@@ -246,8 +139,8 @@ def inference(images, lrn=local_response_normalization, precision='float32',
       with --use_fp16).
     lrn: the local response normalization, called as tf.nn.lrn is (the
       speed benchmark passes tf.nn.lrn itself to compare).
-    precision: one of PRECISIONS. The mixed ones keep float32 variables and
-      compute in compute_dtype(precision).
+    precision: one of precision.PRECISIONS. The mixed ones keep float32
+      variables and compute in precision.compute_dtype(precision).
     lrn_dtype: the dtype the LRN computes in; default: float32 with a mixed
       precision (the benchmark measures the other choice), else the
       activations' dtype.
@@ -260,7 +153,7 @@ def inference(images, lrn=local_response_normalization, precision='float32',
   if precision == 'float32':
     dtype = compute = images.dtype.base_dtype
   else:
-    dtype, compute = tf.float32, compute_dtype(precision)
+    dtype, compute = tf.float32, precision_lib.compute_dtype(precision)
     images = _as(images, compute)
   if lrn_dtype is None:
     lrn_dtype = tf.float32 if precision != 'float32' else compute
@@ -346,53 +239,6 @@ def inference(images, lrn=local_response_normalization, precision='float32',
   return softmax_linear
 
 
-def define_schedule_flags():
-  """The trainers' flags that choose the training schedule."""
-  flags.DEFINE_enum('schedule', 'tutorial', SCHEDULES,
-                    "'tutorial': SGD at 0.1, divided by 10 every 350 epochs, "
-                    "until --max_steps. 'fast': Nesterov momentum, a linear "
-                    'warm-up and decay to zero over --fast_epochs, label '
-                    'smoothing; stops at the end of --fast_epochs.')
-  flags.DEFINE_float('fast_epochs', DEFAULT_FAST_EPOCHS,
-                     'Length of the fast schedule (epochs of 50,000 images).')
-  flags.register_validator('fast_epochs', lambda epochs: epochs > 0,
-                           message='--fast_epochs must be more than 0.')
-
-
-class Schedule(object):
-  """How the network is trained: optimizer, learning rate, loss, averaging."""
-
-  def __init__(self, name='tutorial', examples_per_step=DEFAULT_BATCH_SIZE,
-               fast_epochs=DEFAULT_FAST_EPOCHS):
-    if name not in SCHEDULES:
-      raise ValueError('Unknown schedule %r: use one of %s.' %
-                       (name, ', '.join(SCHEDULES)))
-    self.name = name
-    self.examples_per_step = examples_per_step
-    fast = name == 'fast'
-    # The step at which the schedule ends (None: it never does).
-    self.last_step = (int(math.ceil(fast_epochs * NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
-                                    / examples_per_step)) if fast else None)
-    self.label_smoothing = FAST_LABEL_SMOOTHING if fast else 0.0
-    self.moving_average_decay = (FAST_MOVING_AVERAGE_DECAY if fast
-                                 else MOVING_AVERAGE_DECAY)
-
-  def learning_rate(self, global_step):
-    if self.name == 'tutorial':
-      return learning_rate(global_step, self.examples_per_step)
-    step = tf.cast(global_step, tf.float32)
-    warmup_steps = max(1.0, FAST_WARMUP_FRACTION * self.last_step)
-    rising = step / warmup_steps
-    falling = (self.last_step - step) / (self.last_step - warmup_steps)
-    return tf.maximum(0.0, FAST_PEAK_LEARNING_RATE *
-                      tf.minimum(rising, falling), name='learning_rate')
-
-  def optimizer(self, lr):
-    if self.name == 'tutorial':
-      return tf.train.GradientDescentOptimizer(lr)
-    return tf.train.MomentumOptimizer(lr, FAST_MOMENTUM, use_nesterov=True)
-
-
 def loss(logits, labels, label_smoothing=0.0):
   """Add L2Loss to all the trainable variables.
 
@@ -456,17 +302,6 @@ def add_loss_summaries(total_loss, losses=None):
   return loss_averages_op
 
 
-def learning_rate(global_step, batch_size=DEFAULT_BATCH_SIZE):
-  """The tutorial's schedule: 0.1, divided by 10 every 350 epochs."""
-  num_batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / batch_size
-  decay_steps = int(num_batches_per_epoch * NUM_EPOCHS_PER_DECAY)
-  return tf.train.exponential_decay(INITIAL_LEARNING_RATE,
-                                    global_step,
-                                    decay_steps,
-                                    LEARNING_RATE_DECAY_FACTOR,
-                                    staircase=True)
-
-
 def add_gradient_summaries(grads_and_vars):
   """Histograms of the trainable variables and of their gradients."""
   for var in tf.trainable_variables():
@@ -476,63 +311,9 @@ def add_gradient_summaries(grads_and_vars):
       _histogram_summary(var.op.name + '/gradients', grad)
 
 
-def _loss_scale_variables(colocate_with):
-  """mixed_float16's loss scale and its count of finite steps in a row.
-
-  Local variables, left out of checkpoints, so that a checkpoint is the same
-  whatever the precision; a resumed run starts the scale afresh. Kept where
-  the loss is computed (on the worker, in a cluster).
-  """
-  with tf.variable_scope('loss_scaling', reuse=tf.AUTO_REUSE), \
-      tf.colocate_with(colocate_with):
-    local = [tf.GraphKeys.LOCAL_VARIABLES]
-    scale = tf.get_variable(
-        'scale', [], tf.float32, trainable=False, collections=local,
-        initializer=tf.constant_initializer(INITIAL_LOSS_SCALE))
-    finite_steps = tf.get_variable(
-        'finite_steps', [], tf.int64, trainable=False, collections=local,
-        initializer=tf.zeros_initializer())
-  return scale, finite_steps
-
-
-def gradients(loss, precision='float32'):
-  """(gradient, variable) pairs of loss for every trainable variable.
-
-  With mixed_float16 these are the gradients of the loss times the loss
-  scale, divided by it again: float16 gradients too small to represent
-  would otherwise flush to zero.
-  """
-  variables = tf.trainable_variables()
-  if precision != 'mixed_float16':
-    return list(zip(tf.gradients(loss, variables), variables))
-  scale, _ = _loss_scale_variables(loss)
-  grads = tf.gradients(loss * scale, variables)
-  return [(None if g is None else g / scale, v)
-          for g, v in zip(grads, variables)]
-
-
-def _update_loss_scale(grads_and_vars):
-  """Whether every gradient is finite, and the op that moves the loss scale."""
-  grads = [g for g, _ in grads_and_vars if g is not None]
-  finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads],
-                         name='gradients_finite')
-  scale, finite_steps = _loss_scale_variables(grads[0])
-  with tf.control_dependencies(grads):  # They read the scale first.
-    steps = tf.where(finite, finite_steps + 1, tf.zeros_like(finite_steps))
-    grow = steps >= LOSS_SCALE_GROWTH_STEPS
-    new_scale = tf.where(finite, tf.where(grow, scale * 2.0, scale),
-                         tf.maximum(scale / 2.0, 1.0))
-    update = tf.group(scale.assign(new_scale),
-                      finite_steps.assign(tf.where(grow,
-                                                   tf.zeros_like(steps),
-                                                   steps)))
-  _scalar_summary('loss_scale', scale)
-  return finite, update
-
-
 def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
           schedule=None, grads_and_vars=None, loss_terms=None,
-          wrap_optimizer=None, precision='float32'):
+          precision='float32', sync_optimizer=None, learning_rate=None):
   """Builds the op that trains the CIFAR-10 model one step: every trainer's.
 
   Creates the schedule's learning rate and optimizer and the moving averages
@@ -544,74 +325,59 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
     global_step: Integer Variable counting the number of training steps
       processed.
     batch_size: images per step, which sets how many steps an epoch is.
-    schedule: a Schedule (default: the tutorial's, for batch_size).
+    schedule: a schedules.Schedule (default: the tutorial's, for batch_size).
     grads_and_vars: (gradient, variable) pairs computed by the caller, such
       as the towers' averaged gradients; default: the gradients of
       total_loss, computed here.
     loss_terms: the terms of total_loss to average and summarise (default:
       the 'losses' collection).
-    wrap_optimizer: wrap_optimizer(optimizer, variable_averages) returns an
-      optimizer wrapping the schedule's, such as the distributed trainer's
-      SyncReplicasOptimizer; that optimizer then applies the moving averages
-      of the variables itself.
-    precision: one of PRECISIONS. With mixed_float16 (loss scaling) a step
-      whose gradients are not finite leaves the variables as they are (in a
-      synchronous cluster, applies zero gradients: no worker can skip a
-      step alone) and halves the loss scale.
+    precision: one of precision.PRECISIONS. With mixed_float16 (loss scaling)
+      a step whose gradients are not finite leaves the variables as they are
+      (with sync_optimizer, applies zero gradients: no worker can skip a step
+      alone) and halves the loss scale.
+    sync_optimizer: a tf.train.SyncReplicasOptimizer the caller built around
+      schedule.optimizer(learning_rate), with variable_averages=
+      schedule.moving_averages(global_step) and the trainable variables to
+      average: it applies the gradients and then the moving averages itself,
+      so none are created here. Default: the schedule's optimizer, and the
+      moving averages applied here.
+    learning_rate: the learning rate sync_optimizer was built with, for its
+      summary; required with sync_optimizer, else ignored.
 
   Returns:
     train_op: op for training.
   """
   if schedule is None:
-    schedule = Schedule('tutorial', batch_size)
-  lr = schedule.learning_rate(global_step)
-  _scalar_summary('learning_rate', lr)
+    schedule = schedules.Schedule('tutorial', batch_size)
+  if sync_optimizer is None:
+    learning_rate = schedule.learning_rate(global_step)
+    optimizer = schedule.optimizer(learning_rate)
+  elif learning_rate is None:
+    raise ValueError('train() needs the learning_rate sync_optimizer uses.')
+  else:
+    optimizer = sync_optimizer
+  _scalar_summary('learning_rate', learning_rate)
 
   # Generate moving averages of all losses and associated summaries.
   loss_averages_op = add_loss_summaries(total_loss, loss_terms)
 
-  variable_averages = tf.train.ExponentialMovingAverage(
-      schedule.moving_average_decay, global_step)
-  opt = schedule.optimizer(lr)
-  if wrap_optimizer is not None:
-    opt = wrap_optimizer(opt, variable_averages)
-
   # Compute gradients.
   if grads_and_vars is None:
     with tf.control_dependencies([loss_averages_op]):
-      grads_and_vars = gradients(total_loss, precision)
+      grads_and_vars = precision_lib.gradients(total_loss, precision)
 
   # Apply gradients.
-  if precision != 'mixed_float16':
-    apply_gradient_op = opt.apply_gradients(grads_and_vars,
-                                            global_step=global_step)
-  else:
-    finite, update_loss_scale_op = _update_loss_scale(grads_and_vars)
-    if wrap_optimizer is not None:
-      grads_and_vars = [(tf.where(finite, g, tf.zeros_like(g)), v)
-                        for g, v in grads_and_vars]
-      apply_gradient_op = opt.apply_gradients(grads_and_vars,
-                                              global_step=global_step)
-    else:
-      def apply():
-        with tf.control_dependencies([opt.apply_gradients(
-            grads_and_vars, global_step=global_step)]):
-          return tf.identity(finite)
-
-      def skip():
-        with tf.control_dependencies([tf.assign_add(global_step, 1)]):
-          return tf.identity(finite)
-
-      apply_gradient_op = tf.cond(finite, apply, skip).op
-    apply_gradient_op = tf.group(apply_gradient_op, update_loss_scale_op)
+  apply_gradient_op, grads_and_vars = precision_lib.apply_gradients(
+      optimizer, grads_and_vars, global_step, precision,
+      synchronous=sync_optimizer is not None)
   add_gradient_summaries(grads_and_vars)
-  if wrap_optimizer is not None:
-    return tf.group(apply_gradient_op, loss_averages_op, name='train')
 
-  # Track the moving averages of all trainable variables.
-  with tf.control_dependencies([apply_gradient_op]):
-    variables_averages_op = variable_averages.apply(tf.trainable_variables())
-  return tf.group(variables_averages_op, loss_averages_op, name='train')
+  if sync_optimizer is None:
+    # Track the moving averages of all trainable variables.
+    variable_averages = schedule.moving_averages(global_step)
+    with tf.control_dependencies([apply_gradient_op]):
+      apply_gradient_op = variable_averages.apply(tf.trainable_variables())
+  return tf.group(apply_gradient_op, loss_averages_op, name='train')
 
 
 def variables_to_restore(checkpoint_path=None):

@@ -25,8 +25,9 @@ with an error naming the one it could not reach. A worker that dies can be
 started again with the same flags: it rejoins the running job (a restarted
 chief restores the latest checkpoint). Parameter servers run until killed.
 
-Accuracy: as cifar10_train.py per epoch; each step consumes
-batch_size x workers images. Speed: README, Speed (1 vs 2 localhost workers).
+What to expect: accuracy as cifar10_train.py's per epoch; each step consumes
+batch_size x workers images. The README (Speed, Towers and workers) compares
+one and two localhost workers.
 """
 import json
 import os
@@ -44,7 +45,8 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
-from cifar10 import cifar10_train
+from cifar10 import cifar10_flags
+from cifar10 import training
 
 FLAGS = flags.FLAGS
 
@@ -54,7 +56,7 @@ class ClusterError(UsageError):
 
 
 def define_flags():
-  cifar10_train.define_flags()
+  cifar10_flags.define_trainer_flags()
   flags.DEFINE_string('ps_hosts', '',
                       'Comma-separated host:port list of the parameter '
                       'servers (or set TF_CONFIG).')
@@ -100,8 +102,11 @@ def cluster_from_flags_or_env(ps_hosts, worker_hosts, job_name, task_index,
   return cluster, job_name, task_index
 
 
-def wait_for_parameter_servers(ps_hosts, timeout_secs):
-  """Waits until every parameter server accepts connections, or raises."""
+def wait_for_parameter_servers(ps_hosts, timeout_secs, poll_secs=0.5):
+  """Waits until every parameter server accepts connections, or raises.
+
+  Tries each every poll_secs, for timeout_secs in all.
+  """
   deadline = time.time() + timeout_secs
   for index, address in enumerate(ps_hosts):
     host, port = address.rsplit(':', 1)
@@ -115,7 +120,25 @@ def wait_for_parameter_servers(ps_hosts, timeout_secs):
               'Parameter server ps:%d at %s did not answer within %d s: start '
               'it with --job_name=ps --task_index=%d, or check --ps_hosts.' %
               (index, address, timeout_secs, index))
-        time.sleep(0.5)
+        time.sleep(poll_secs)
+
+
+def sync_replicas_optimizer(schedule, global_step, num_workers):
+  """The schedule's optimizer, synchronised over num_workers workers.
+
+  Returns (SyncReplicasOptimizer, learning rate): each step aggregates the
+  gradients of every worker before one update, after which the optimizer
+  also moves the moving averages of the trainable variables (which
+  evaluation restores). Pass both to cifar10.train.
+  """
+  lr = schedule.learning_rate(global_step)
+  optimizer = tf.train.SyncReplicasOptimizer(
+      schedule.optimizer(lr),
+      replicas_to_aggregate=num_workers,
+      total_num_replicas=num_workers,
+      variable_averages=schedule.moving_averages(global_step),
+      variables_to_average=tf.trainable_variables())
+  return optimizer, lr
 
 
 def train_worker(server, cluster, task_index):
@@ -127,37 +150,27 @@ def train_worker(server, cluster, task_index):
     with tf.device(tf.train.replica_device_setter(
         worker_device=worker_device, cluster=tf.train.ClusterSpec(cluster))):
       global_step = tf.train.get_or_create_global_step()
-      schedule, last_step = cifar10_train.schedule_from_flags(
+      schedule, last_step = cifar10_flags.schedule_from_flags(
           FLAGS.batch_size * num_workers)
       with tf.device(worker_device + '/cpu:0'):
         images, labels = cifar10.distorted_inputs(
             FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16)
       logits = cifar10.inference(images, precision=FLAGS.precision)
       loss = cifar10.loss(logits, labels, schedule.label_smoothing)
-      sync = []
-
-      def synchronise(optimizer, variable_averages):
-        sync.append(tf.train.SyncReplicasOptimizer(
-            optimizer,
-            replicas_to_aggregate=num_workers,
-            total_num_replicas=num_workers,
-            variable_averages=variable_averages,
-            variables_to_average=tf.trainable_variables()))
-        return sync[0]
-
+      sync, lr = sync_replicas_optimizer(schedule, global_step, num_workers)
       train_op = cifar10.train(loss, global_step, schedule=schedule,
-                               wrap_optimizer=synchronise,
-                               precision=FLAGS.precision)
+                               precision=FLAGS.precision,
+                               sync_optimizer=sync, learning_rate=lr)
     config = tf.ConfigProto(
         allow_soft_placement=True,
         # Talk to the parameter servers and this worker only, so a worker
         # can start (or restart) without waiting for the others.
         device_filters=['/job:ps', worker_device])
-    cifar10_train.run_training(
-        train_op, loss, FLAGS.batch_size, config=config, master=server.target,
+    training.run_training(
+        train_op, loss, FLAGS.batch_size, cifar10_flags.loop_settings(),
+        last_step=last_step, config=config, master=server.target,
         is_chief=is_chief,
-        extra_hooks=[sync[0].make_session_run_hook(is_chief, num_tokens=0)],
-        last_step=last_step)
+        extra_hooks=[sync.make_session_run_hook(is_chief, num_tokens=0)])
 
 
 def main(argv=None):  # pylint: disable=unused-argument
@@ -174,10 +187,10 @@ def main(argv=None):  # pylint: disable=unused-argument
     sys.stdout.flush()
     server.join()
     return
-  if task_index != 0:
-    # Only the chief may delete the shared checkpoints.
-    FLAGS.fresh = False
-  cifar10_train.train_main(lambda: train_worker(server, cluster, task_index))
+  training.train_main(lambda: train_worker(server, cluster, task_index),
+                      FLAGS.train_dir, FLAGS.data_dir,
+                      # Only the chief may delete the shared checkpoints.
+                      fresh=FLAGS.fresh and task_index == 0)
 
 
 def run():

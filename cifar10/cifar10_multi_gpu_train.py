@@ -16,10 +16,10 @@ so the script works (and is tested) everywhere.
 Checkpoints are those of cifar10_train.py: cifar10_eval.py reads them, and
 either trainer resumes from the other's.
 
-Accuracy: as cifar10_train.py per epoch. Speed: towers pay off on GPUs; on
-one CPU two towers only share the same cores (README, Towers and workers).
-The log line reports examples/sec over all towers and sec/batch per tower,
-as the original did.
+What to expect: accuracy as cifar10_train.py's per epoch. Towers pay off on
+GPUs; on one CPU two towers only share the same cores (README, Towers and
+workers). The log line reports examples/sec over all towers and sec/batch
+per tower, as the original did.
 """
 import os
 import re
@@ -34,13 +34,16 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
-from cifar10 import cifar10_train
+from cifar10 import cifar10_flags
+from cifar10 import precision as precision_lib
+from cifar10 import schedules
+from cifar10 import training
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
-  cifar10_train.define_flags()
+  cifar10_flags.define_trainer_flags()
   flags.DEFINE_integer('num_gpus', 1, 'How many GPUs to use (towers).',
                        lower_bound=1)
 
@@ -69,7 +72,7 @@ def tower_loss(scope, images, labels, label_smoothing=0.0,
     images: Images. 4D tensor of shape [batch_size, height, width, 3].
     labels: Labels. 1D tensor of shape [batch_size].
     label_smoothing: the schedule's label smoothing.
-    precision: one of cifar10.PRECISIONS.
+    precision: one of precision.PRECISIONS.
 
   Returns:
      The tower's total loss and the terms it adds up.
@@ -132,8 +135,8 @@ def build_train_op(images, labels, devices, global_step, batch_size,
     devices: the device of each tower.
     global_step: the step counter.
     batch_size: examples per tower.
-    schedule: a cifar10.Schedule (default: the tutorial's).
-    precision: one of cifar10.PRECISIONS.
+    schedule: a schedules.Schedule (default: the tutorial's).
+    precision: one of precision.PRECISIONS.
 
   Returns:
     train_op, the loss averaged over towers, and the summary op (whose
@@ -141,7 +144,7 @@ def build_train_op(images, labels, devices, global_step, batch_size,
   """
   num_towers = len(devices)
   if schedule is None:
-    schedule = cifar10.Schedule('tutorial', batch_size * num_towers)
+    schedule = schedules.Schedule('tutorial', batch_size * num_towers)
 
   image_splits = tf.split(images, num_towers)
   label_splits = tf.split(labels, num_towers)
@@ -159,7 +162,7 @@ def build_train_op(images, labels, devices, global_step, batch_size,
           tower_terms.append(terms)
           # Reuse variables for the next tower.
           tf.get_variable_scope().reuse_variables()
-          tower_grads.append(cifar10.gradients(loss, precision))
+          tower_grads.append(precision_lib.gradients(loss, precision))
           last_scope = scope
 
   # Synchronisation point: the mean gradient over all towers.
@@ -184,7 +187,7 @@ def train():
     print(note)
   with tf.Graph().as_default(), tf.device('/cpu:0'):
     global_step = tf.train.get_or_create_global_step()
-    schedule, last_step = cifar10_train.schedule_from_flags(
+    schedule, last_step = cifar10_flags.schedule_from_flags(
         FLAGS.batch_size * FLAGS.num_gpus)
     # One input pipeline on the CPU feeds every tower.
     images, labels = cifar10.distorted_inputs(
@@ -198,15 +201,15 @@ def train():
         allow_soft_placement=True,
         # Without GPUs, one CPU device per tower.
         device_count={'CPU': 1 if num_gpus_available else FLAGS.num_gpus})
-    cifar10_train.run_training(
+    training.run_training(
         train_op, loss, FLAGS.batch_size * FLAGS.num_gpus,
-        num_towers=FLAGS.num_gpus,
+        cifar10_flags.loop_settings(), num_towers=FLAGS.num_gpus,
         scaffold=tf.train.Scaffold(summary_op=summary_op), config=config,
         last_step=last_step)
 
 
 def main(argv=None):  # pylint: disable=unused-argument
-  cifar10_train.train_main(train)
+  training.train_main(train, FLAGS.train_dir, FLAGS.data_dir, FLAGS.fresh)
 
 
 def run():

@@ -42,6 +42,7 @@ import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
 from cifar10 import cifar10_input
+from cifar10 import lrn as lrn_lib
 
 EVAL_LINE = re.compile(r'evaluated (\d+) examples in ([\d.]+) s')
 PRECISION_LINE = re.compile(r'precision @ 1 = ([\d.]+)')
@@ -111,7 +112,7 @@ def matmul_gflops(n=2048, repeats=10):
 # 1. and 2. In-process graphs.
 
 
-def _train_graph(images, labels, lrn=cifar10.local_response_normalization,
+def _train_graph(images, labels, lrn=lrn_lib.local_response_normalization,
                  precision='float32', lrn_dtype=None, batch_size=128):
   """The tutorial's train op on images, with this LRN and precision."""
   global_step = tf.train.get_or_create_global_step()
@@ -234,7 +235,7 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
     session.close()
 
   variants = collections.OrderedDict()
-  ours = cifar10.local_response_normalization
+  ours = lrn_lib.local_response_normalization
   for name, options in (
       ('this project', dict(lrn=ours)),
       ('tf.nn.lrn', dict(lrn=tf.nn.lrn)),

@@ -1,0 +1,85 @@
+"""How the CIFAR-10 network is trained: the tutorial's schedule and a faster one.
+
+A Schedule gives the learning rate at each step, the optimizer, the label
+smoothing of the loss and the decay of the moving averages of the weights.
+The README (Time to accuracy) compares the two schedules.
+"""
+import math
+
+import tensorflow.compat.v1 as tf
+
+from cifar10 import cifar10_input
+
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+
+# The tutorial's schedule (cifar10.py names these constants as the tutorial
+# did).
+MOVING_AVERAGE_DECAY = 0.9999     # The decay to use for the moving average.
+NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which learning rate decays.
+LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
+INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
+TUTORIAL_BATCH_SIZE = 128         # The batch the tutorial's schedule is for.
+
+# The faster schedule for the same network (--schedule=fast): Nesterov
+# momentum with the learning rate warmed up linearly over the first
+# FAST_WARMUP_FRACTION of the steps and then brought linearly to zero at the
+# end of --fast_epochs, label smoothing, and a shorter moving average of the
+# weights: the tutorial's 0.9999 averages over ~10K steps, a large part of a
+# short run, and so lags behind it.
+FAST_PEAK_LEARNING_RATE = 0.02
+FAST_MOMENTUM = 0.9
+FAST_WARMUP_FRACTION = 0.15
+FAST_LABEL_SMOOTHING = 0.1
+FAST_MOVING_AVERAGE_DECAY = 0.999
+DEFAULT_FAST_EPOCHS = 100
+SCHEDULES = ('tutorial', 'fast')
+
+
+def learning_rate(global_step, batch_size=TUTORIAL_BATCH_SIZE):
+  """The tutorial's schedule: 0.1, divided by 10 every 350 epochs."""
+  num_batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / batch_size
+  decay_steps = int(num_batches_per_epoch * NUM_EPOCHS_PER_DECAY)
+  return tf.train.exponential_decay(INITIAL_LEARNING_RATE,
+                                    global_step,
+                                    decay_steps,
+                                    LEARNING_RATE_DECAY_FACTOR,
+                                    staircase=True)
+
+
+class Schedule(object):
+  """How the network is trained: optimizer, learning rate, loss, averaging."""
+
+  def __init__(self, name='tutorial', examples_per_step=TUTORIAL_BATCH_SIZE,
+               fast_epochs=DEFAULT_FAST_EPOCHS):
+    if name not in SCHEDULES:
+      raise ValueError('Unknown schedule %r: use one of %s.' %
+                       (name, ', '.join(SCHEDULES)))
+    self.name = name
+    self.examples_per_step = examples_per_step
+    fast = name == 'fast'
+    # The step at which the schedule ends (None: it never does).
+    self.last_step = (int(math.ceil(fast_epochs * NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+                                    / examples_per_step)) if fast else None)
+    self.label_smoothing = FAST_LABEL_SMOOTHING if fast else 0.0
+    self.moving_average_decay = (FAST_MOVING_AVERAGE_DECAY if fast
+                                 else MOVING_AVERAGE_DECAY)
+
+  def learning_rate(self, global_step):
+    if self.name == 'tutorial':
+      return learning_rate(global_step, self.examples_per_step)
+    step = tf.cast(global_step, tf.float32)
+    warmup_steps = max(1.0, FAST_WARMUP_FRACTION * self.last_step)
+    rising = step / warmup_steps
+    falling = (self.last_step - step) / (self.last_step - warmup_steps)
+    return tf.maximum(0.0, FAST_PEAK_LEARNING_RATE *
+                      tf.minimum(rising, falling), name='learning_rate')
+
+  def optimizer(self, lr):
+    if self.name == 'tutorial':
+      return tf.train.GradientDescentOptimizer(lr)
+    return tf.train.MomentumOptimizer(lr, FAST_MOMENTUM, use_nesterov=True)
+
+  def moving_averages(self, global_step):
+    """The moving averages of the weights, which evaluation restores."""
+    return tf.train.ExponentialMovingAverage(self.moving_average_decay,
+                                             global_step)
