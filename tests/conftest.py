@@ -102,6 +102,30 @@ def run_in_process():
   return _run_in_process
 
 
+@pytest.fixture(scope='session')
+def cifar_trained(tmp_path_factory):
+  """A 250-step cifar10_train.py run on learnable data, then a one-off
+  cifar10_eval.py --run_once: the suite's one trained CIFAR-10 checkpoint.
+  Tests that train further copy train_dir first."""
+  import cifar_fixtures
+  from cifar_fixtures import run_script
+  root = tmp_path_factory.mktemp('cifar_trained')
+  data_dir = cifar_fixtures.write_dataset(root / 'data', records_per_file=200)
+  train_dir, eval_dir = root / 'train', root / 'eval'
+  train = run_script([os.path.join('cifar10', 'cifar10_train.py'),
+                      '--data_dir', data_dir, '--train_dir', str(train_dir),
+                      '--max_steps', '250', '--batch_size', '64',
+                      '--save_summaries_steps', '50'])
+  assert train.returncode == 0, train.stderr
+  evaluation = run_script([os.path.join('cifar10', 'cifar10_eval.py'),
+                           '--data_dir', data_dir, '--checkpoint_dir',
+                           str(train_dir), '--eval_dir', str(eval_dir),
+                           '--run_once', '--num_examples', '200'])
+  assert evaluation.returncode == 0, evaluation.stderr
+  return dict(data_dir=data_dir, train_dir=train_dir, eval_dir=eval_dir,
+              train=train, evaluation=evaluation)
+
+
 # Class names the CIFAR-10 export fixture's batches.meta.txt gives, so that
 # tests see them come from --data_dir and not from the built-in list.
 CIFAR10_EXPORT_NAMES = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog',

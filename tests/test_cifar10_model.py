@@ -1,9 +1,17 @@
 """The CIFAR-10 network: shapes, variable names, parameter count, the losses."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
+from cifar10 import lrn
+from cifar10 import schedules
+from cifar_fixtures import REPO_ROOT
 
 EXPECTED_VARIABLES = {
     'conv1/weights': [5, 5, 3, 64], 'conv1/biases': [64],
@@ -101,7 +109,7 @@ def test_fast_lrn_matches_tf_nn_lrn_and_its_gradient(shape, depth_radius, beta):
     x = tf.constant(x_value)
     kwargs = dict(bias=1.0, alpha=0.001 / 9.0, beta=beta)
     reference = tf.nn.lrn(x, depth_radius, **kwargs)
-    fast = cifar10.local_response_normalization(x, depth_radius, **kwargs)
+    fast = lrn.local_response_normalization(x, depth_radius, **kwargs)
     grad_reference = tf.gradients(reference, x, upstream)[0]
     grad_fast = tf.gradients(fast, x, upstream)[0]
     with tf.Session() as sess:
@@ -136,22 +144,22 @@ def _learning_rates(schedule, steps):
 
 
 def test_fast_schedule_warms_up_then_decays_to_zero_at_its_last_step():
-  schedule = cifar10.Schedule('fast', examples_per_step=128, fast_epochs=10)
+  schedule = schedules.Schedule('fast', examples_per_step=128, fast_epochs=10)
   assert schedule.last_step == 3907  # ceil(10 * 50000 / 128)
   warmup = int(0.15 * 3907)
   rates = _learning_rates(schedule, [0, warmup // 2, warmup, 2000, 3907, 5000])
-  np.testing.assert_allclose(rates, [0, cifar10.FAST_PEAK_LEARNING_RATE / 2,
-                                     cifar10.FAST_PEAK_LEARNING_RATE,
+  np.testing.assert_allclose(rates, [0, schedules.FAST_PEAK_LEARNING_RATE / 2,
+                                     schedules.FAST_PEAK_LEARNING_RATE,
                                      rates[3], 0, 0], atol=2e-5)
-  assert 0 < rates[3] < cifar10.FAST_PEAK_LEARNING_RATE
-  assert schedule.label_smoothing == cifar10.FAST_LABEL_SMOOTHING
-  assert schedule.moving_average_decay == cifar10.FAST_MOVING_AVERAGE_DECAY
+  assert 0 < rates[3] < schedules.FAST_PEAK_LEARNING_RATE
+  assert schedule.label_smoothing == schedules.FAST_LABEL_SMOOTHING
+  assert schedule.moving_average_decay == schedules.FAST_MOVING_AVERAGE_DECAY
   # A step holds twice the images with two towers: half the steps.
-  assert cifar10.Schedule('fast', 256, 10).last_step == 1954
+  assert schedules.Schedule('fast', 256, 10).last_step == 1954
 
 
 def test_tutorial_schedule_is_the_tutorials():
-  schedule = cifar10.Schedule('tutorial', examples_per_step=128)
+  schedule = schedules.Schedule('tutorial', examples_per_step=128)
   assert schedule.last_step is None and schedule.label_smoothing == 0
   assert schedule.moving_average_decay == 0.9999
   decay_steps = int(50000 / 128 * 350)
@@ -159,7 +167,38 @@ def test_tutorial_schedule_is_the_tutorials():
   np.testing.assert_allclose(rates, [0.1, 0.1, 0.01], rtol=1e-6)
   with tf.Graph().as_default():
     assert isinstance(schedule.optimizer(0.1), tf.train.GradientDescentOptimizer)
-    fast = cifar10.Schedule('fast').optimizer(0.1)
+    fast = schedules.Schedule('fast').optimizer(0.1)
     assert isinstance(fast, tf.train.MomentumOptimizer)
   with pytest.raises(ValueError, match='Unknown schedule'):
-    cifar10.Schedule('slow')
+    schedules.Schedule('slow')
+
+
+# Imports the library modules in a fresh interpreter and reports what the
+# imports changed: a library must not start a command.
+_IMPORT_PROGRAM = r'''
+import json, os, sys
+stderr, environ, argv = sys.stderr, dict(os.environ), list(sys.argv)
+from cifar10 import cifar10, cifar10_input, lrn, precision, schedules, training
+from absl import flags
+print(json.dumps({
+    'entry': 'cli_support.entry' in sys.modules,
+    'stderr': sys.stderr is stderr,
+    'environ': dict(os.environ) == environ,
+    'argv': sys.argv == argv,
+    'flags': sorted(name for name in flags.FLAGS
+                    if flags.FLAGS.find_module_defining_flag(name) is None
+                    or 'cifar10' in flags.FLAGS.find_module_defining_flag(
+                        name)),
+}))
+'''
+
+
+def test_importing_the_library_starts_no_command():
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  result = subprocess.run([sys.executable, '-c', _IMPORT_PROGRAM],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=REPO_ROOT, env=env)
+  assert result.returncode == 0, result.stderr
+  found = json.loads(result.stdout.strip().splitlines()[-1])
+  assert found == {'entry': False, 'stderr': True, 'environ': True,
+                   'argv': True, 'flags': []}

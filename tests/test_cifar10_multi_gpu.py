@@ -2,18 +2,18 @@
 cifar10_train and cifar10_eval."""
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from cifar10 import cifar10_eval
 from cifar10 import cifar10_multi_gpu_train as multi
-import cifar_fixtures
 from cifar_fixtures import run_script
 
 MULTI = os.path.join('cifar10', 'cifar10_multi_gpu_train.py')
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
-EVAL = os.path.join('cifar10', 'cifar10_eval.py')
 
 
 def _one_step(images, labels, num_towers, initial=None):
@@ -62,35 +62,34 @@ def test_tower_devices_fall_back_to_what_exists():
 
 
 def test_two_towers_on_cpu_train_and_share_checkpoints_with_train_and_eval(
-    tmp_path):
-  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=40)
+    cifar_trained, tmp_path):
+  # Two towers resume cifar10_train.py's run, then cifar10_train.py resumes
+  # theirs, and evaluation reads it.
+  data_dir = cifar_trained['data_dir']
   train_dir = str(tmp_path / 'train')
+  shutil.copytree(str(cifar_trained['train_dir']), train_dir)
   common = ['--data_dir', data_dir, '--train_dir', train_dir,
-            '--batch_size', '16']
-  result = run_script([MULTI, '--num_gpus', '2', '--max_steps', '20'] + common)
+            '--batch_size', '16', '--log_frequency', '5']
+  result = run_script([MULTI, '--num_gpus', '2', '--max_steps', '260'] + common)
   assert result.returncode == 0, result.stderr
   assert ('Asked for --num_gpus=2 but found 0 GPU(s): running the 2 towers '
           'on 2 CPU devices.') in result.stdout
+  assert 'at step 250' in result.stdout
   # 2 towers x 16 images a step; sec/batch is per tower.
-  rates = re.findall(r'step 20, loss = [\d.]+ \(([\d.]+) examples/sec; '
+  rates = re.findall(r'step 260, loss = [\d.]+ \(([\d.]+) examples/sec; '
                      r'([\d.]+) sec/batch\)', result.stdout)
   assert rates
   examples_per_sec, sec_per_batch = map(float, rates[0])
   # sec/batch is printed to 3 decimals: compare within that rounding.
   assert sec_per_batch == pytest.approx(16 / examples_per_sec, abs=6e-4)
-  assert tf.train.latest_checkpoint(train_dir).endswith('-20')
+  assert tf.train.latest_checkpoint(train_dir).endswith('-260')
 
-  evaluation = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
-                           train_dir, '--eval_dir', str(tmp_path / 'eval'),
-                           '--run_once', '--num_examples', '40'])
-  assert evaluation.returncode == 0, evaluation.stderr
-  assert 'precision @ 1 = ' in evaluation.stdout
+  evaluator = cifar10_eval.Evaluator('test', data_dir, 40, 40)
+  precision, step = evaluator.evaluate(tf.train.latest_checkpoint(train_dir))
+  assert step == 260 and 0 <= precision <= 1
 
-  # The single-device trainer resumes the two-tower run, and back again.
-  single = run_script([TRAIN, '--max_steps', '30'] + common)
+  # The single-device trainer resumes the two-tower run.
+  single = run_script([TRAIN, '--max_steps', '265'] + common)
   assert single.returncode == 0, single.stderr
-  assert 'at step 20' in single.stdout
-  again = run_script([MULTI, '--num_gpus', '2', '--max_steps', '40'] + common)
-  assert again.returncode == 0, again.stderr
-  assert 'at step 30' in again.stdout
-  assert tf.train.latest_checkpoint(train_dir).endswith('-40')
+  assert 'at step 260' in single.stdout
+  assert tf.train.latest_checkpoint(train_dir).endswith('-265')

@@ -1,13 +1,17 @@
 """--precision: mixed bfloat16 and float16 numerics, loss scaling, checkpoints."""
 import os
+import shutil
 
+from absl import flags
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-import cifar_fixtures
 from cifar_fixtures import run_script
 from cifar10 import cifar10
+from cifar10 import cifar10_eval
+from cifar10 import cifar10_flags
+from cifar10 import precision as precision_lib
 
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
 EVAL = os.path.join('cifar10', 'cifar10_eval.py')
@@ -86,19 +90,19 @@ def test_float16_loss_scaling_skips_a_step_with_inf_gradients_and_lowers_the_sca
   images, labels = _batch()
   with graph.as_default(), tf.Session(graph=graph) as sess:
     sess.run(parts['init'])
-    assert _loss_scale(sess) == cifar10.INITIAL_LOSS_SCALE
+    assert _loss_scale(sess) == precision_lib.INITIAL_LOSS_SCALE
     weights = [v for v in tf.global_variables()
                if v.op.name == 'conv1/weights'][0]
     finite = {parts['images']: images, parts['labels']: labels}
     sess.run(parts['train_op'], finite)
-    assert _loss_scale(sess) == cifar10.INITIAL_LOSS_SCALE
+    assert _loss_scale(sess) == precision_lib.INITIAL_LOSS_SCALE
     before = sess.run(weights)
     poisoned = images.copy()
     poisoned[0, 0, 0, 0] = np.inf
     sess.run(parts['train_op'], {parts['images']: poisoned,
                                  parts['labels']: labels})
     np.testing.assert_array_equal(sess.run(weights), before)
-    assert _loss_scale(sess) == cifar10.INITIAL_LOSS_SCALE / 2
+    assert _loss_scale(sess) == precision_lib.INITIAL_LOSS_SCALE / 2
     assert sess.run(parts['global_step']) == 2
     sess.run(parts['train_op'], finite)
     assert not np.array_equal(sess.run(weights), before)
@@ -106,7 +110,7 @@ def test_float16_loss_scaling_skips_a_step_with_inf_gradients_and_lowers_the_sca
 
 
 def test_float16_loss_scale_grows_after_enough_finite_steps(monkeypatch):
-  monkeypatch.setattr(cifar10, 'LOSS_SCALE_GROWTH_STEPS', 2)
+  monkeypatch.setattr(precision_lib, 'LOSS_SCALE_GROWTH_STEPS', 2)
   graph, parts = _one_step_graph('mixed_float16')
   images, labels = _batch()
   feed = {parts['images']: images, parts['labels']: labels}
@@ -116,14 +120,14 @@ def test_float16_loss_scale_grows_after_enough_finite_steps(monkeypatch):
     for _ in range(4):
       sess.run(parts['train_op'], feed)
       scales.append(_loss_scale(sess))
-  start = cifar10.INITIAL_LOSS_SCALE
+  start = precision_lib.INITIAL_LOSS_SCALE
   assert scales == [start, 2 * start, 2 * start, 4 * start]
 
 
 def test_checkpoints_are_the_same_whatever_the_precision():
   """Same variables, names, dtypes and shapes: each restores the others."""
   saved = {}
-  for precision in cifar10.PRECISIONS:
+  for precision in precision_lib.PRECISIONS:
     graph, _ = _one_step_graph(precision)
     with graph.as_default():
       saved[precision] = sorted(
@@ -133,35 +137,40 @@ def test_checkpoints_are_the_same_whatever_the_precision():
   assert saved['mixed_float16'] == saved['float32']
 
 
-def test_training_resumes_across_precisions_and_eval_reads_each(tmp_path):
-  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', 40)
+def test_training_resumes_across_precisions_and_eval_reads_each(
+    cifar_trained, tmp_path):
+  # The trained run is float32; mixed_bfloat16 resumes it, mixed_float16
+  # resumes that, and evaluation in mixed_bfloat16 reads the last.
   train_dir = str(tmp_path / 'train')
-  common = ['--data_dir', data_dir, '--train_dir', train_dir,
+  shutil.copytree(str(cifar_trained['train_dir']), train_dir)
+  common = ['--data_dir', cifar_trained['data_dir'], '--train_dir', train_dir,
             '--batch_size', '8', '--log_frequency', '2']
-  for precision, steps in (('mixed_bfloat16', 3), ('float32', 5),
-                           ('mixed_float16', 7)):
+  for precision, steps in (('mixed_bfloat16', 252), ('mixed_float16', 254)):
     result = run_script([TRAIN, '--max_steps', str(steps),
                          '--precision', precision] + common)
     assert result.returncode == 0, result.stderr
-    if steps > 3:
-      assert 'at step %d' % (steps - 2) in result.stdout
+    assert 'at step %d' % (steps - 2) in result.stdout
     assert tf.train.latest_checkpoint(train_dir).endswith('-%d' % steps)
     # Where TensorBoard finds the summaries, said once at start.
     assert result.stdout.count('`tensorboard --logdir=%s`' % train_dir) == 1
-  evaluation = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
-                           train_dir, '--eval_dir', str(tmp_path / 'eval'),
-                           '--run_once', '--num_examples', '40',
-                           '--precision', 'mixed_bfloat16'])
-  assert evaluation.returncode == 0, evaluation.stderr
-  assert 'precision @ 1 = ' in evaluation.stdout
-  assert evaluation.stdout.count(
-      '`tensorboard --logdir=%s`' % (tmp_path / 'eval')) == 1
+  evaluator = cifar10_eval.Evaluator('test', cifar_trained['data_dir'], 40, 40,
+                                     precision='mixed_bfloat16')
+  precision, step = evaluator.evaluate(tf.train.latest_checkpoint(train_dir))
+  assert step == 254 and 0 <= precision <= 1
+  # cifar10_eval says where its summaries go once at start too.
+  eval_dir = str(cifar_trained['eval_dir'])
+  assert cifar_trained['evaluation'].stdout.count(
+      '`tensorboard --logdir=%s`' % eval_dir) == 1
 
 
-def test_use_fp16_and_a_mixed_precision_exclude_each_other(tmp_path):
-  result = run_script([TRAIN, '--use_fp16', '--precision', 'mixed_float16',
-                       '--train_dir', str(tmp_path)])
-  assert result.returncode == 2
-  assert result.stderr.strip().splitlines()[-1].startswith(
-      'cifar10_train: error: ')
-  assert 'exclude each other' in result.stderr
+def test_use_fp16_and_a_mixed_precision_exclude_each_other():
+  # The validator, in process; tests/test_commands.py shows that a flag
+  # error is one `cifar10_train: error:` line.
+  flag_values = flags.FlagValues()
+  flags.DEFINE_boolean('use_fp16', False, 'fp16', flag_values=flag_values)
+  cifar10_flags.define_precision_flag(flag_values)
+  flag_values(['cifar10_train', '--use_fp16', '--precision', 'float32'])
+  flag_values.unparse_flags()
+  with pytest.raises(flags.IllegalFlagValueError, match='exclude each other'):
+    flag_values(['cifar10_train', '--use_fp16', '--precision',
+                 'mixed_float16'])

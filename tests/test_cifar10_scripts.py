@@ -5,13 +5,20 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+import tensorflow.compat.v1 as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 import cifar_fixtures
 from cifar_fixtures import REPO_ROOT, run_script
+from cifar10 import cifar10
+from cifar10 import cifar10_eval
+from cifar10 import cifar10_input
+from cifar10 import schedules
+from cifar10 import training
 
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
 EVAL = os.path.join('cifar10', 'cifar10_eval.py')
@@ -31,38 +38,20 @@ def _events(log_dir):
   return acc
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  """A 250-step run on learnable data, then a one-off evaluation."""
-  root = tmp_path_factory.mktemp('trained')
-  data_dir = cifar_fixtures.write_dataset(root / 'data', records_per_file=200)
-  train_dir, eval_dir = root / 'train', root / 'eval'
-  train = run_script([TRAIN, '--data_dir', data_dir, '--train_dir',
-                      str(train_dir), '--max_steps', '250', '--batch_size',
-                      '64', '--save_summaries_steps', '50'])
-  assert train.returncode == 0, train.stderr
-  evaluation = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
-                           str(train_dir), '--eval_dir', str(eval_dir),
-                           '--run_once', '--num_examples', '200'])
-  assert evaluation.returncode == 0, evaluation.stderr
-  return dict(data_dir=data_dir, train_dir=train_dir, eval_dir=eval_dir,
-              train=train, evaluation=evaluation)
-
-
-def test_training_drives_the_loss_down_and_eval_above_chance(trained):
-  out = trained['train'].stdout
+def test_training_drives_the_loss_down_and_eval_above_chance(cifar_trained):
+  out = cifar_trained['train'].stdout
   assert ('Filling queue with 20000 CIFAR images before starting to train. '
           'This will take a few minutes.') in out
   steps = [(int(s), float(l)) for s, l, _, _ in STEP_LINE.findall(out)]
   assert [s for s, _ in steps] == list(range(10, 251, 10))
   assert steps[-1][1] < steps[0][1] - 1.0
   precision = [float(p) for p in PRECISION_LINE.findall(
-      trained['evaluation'].stdout)]
+      cifar_trained['evaluation'].stdout)]
   assert len(precision) == 1 and precision[0] > 0.5  # Chance is 0.1.
 
 
-def test_summaries_read_back_with_tensorboard(trained):
-  train_events = _events(trained['train_dir'])
+def test_summaries_read_back_with_tensorboard(cifar_trained):
+  train_events = _events(cifar_trained['train_dir'])
   scalars = set(train_events.Tags()['scalars'])
   assert {'total_loss', 'total_loss (raw)', 'cross_entropy',
           'cross_entropy (raw)', 'local3/weight_loss (raw)',
@@ -74,29 +63,32 @@ def test_summaries_read_back_with_tensorboard(trained):
           'local3/weights/gradients'} <= histograms
   assert any('images' in t for t in train_events.Tags()['images'])
   assert train_events.Tags()['graph']
-  eval_events = _events(trained['eval_dir'])
+  eval_events = _events(cifar_trained['eval_dir'])
   precision = eval_events.Scalars('Precision @ 1')
   assert [e.step for e in precision] == [250]
   assert precision[0].value > 0.5
 
 
+def _writer(eval_dir):
+  with tf.Graph().as_default():
+    return tf.summary.FileWriter(str(eval_dir))
+
+
 @pytest.mark.parametrize('flip', [False, True])
-def test_eval_restores_moving_averages_and_counts_each_example_once(tmp_path,
-                                                                    flip):
+def test_eval_restores_moving_averages_and_counts_each_example_once(
+    tmp_path, capsys, flip):
   # 100 test images of class 3 and 30 of class 5; batch 128 leaves a partial
   # batch of 2. The raw weights say "class 0", the averages "class 3".
   data_dir = cifar_fixtures.write_dataset(
       tmp_path / 'data', records_per_file=2, test_labels=[3] * 100 + [5] * 30)
-  cifar_fixtures.write_checkpoint(tmp_path / 'train', 42, raw_class=0,
-                                  shadow_class=3)
-  result = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
-                       str(tmp_path / 'train'), '--eval_dir',
-                       str(tmp_path / 'eval'), '--run_once',
-                       '--num_examples', '130', '--eval_flip=%s' % flip])
-  assert result.returncode == 0, result.stderr
-  assert PRECISION_LINE.findall(result.stdout) == ['%.3f' % (100 / 130.)]
+  path = cifar_fixtures.write_checkpoint(tmp_path / 'train', 42, raw_class=0,
+                                         shadow_class=3)
+  evaluator = cifar10_eval.Evaluator('test', data_dir, 128, 130, flip=flip)
+  assert cifar10_eval.eval_once(evaluator, _writer(tmp_path / 'eval'), path)
+  out = capsys.readouterr().out
+  assert PRECISION_LINE.findall(out) == ['%.3f' % (100 / 130.)]
   assert re.search(r': evaluated 130 examples in [\d.]+ s \(\d+ examples/sec\)',
-                   result.stdout)
+                   out)
   precision = _events(tmp_path / 'eval').Scalars('Precision @ 1')
   assert precision[0].step == 42
   assert precision[0].value == pytest.approx(100 / 130.)
@@ -111,30 +103,45 @@ def _wait_for(predicate, timeout, what):
   raise AssertionError('timed out waiting for ' + what)
 
 
-def test_eval_beside_training_waits_then_scores_each_checkpoint_once(tmp_path):
+def test_eval_beside_training_waits_then_scores_each_checkpoint_once(
+    tmp_path, capsys):
   data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=2,
                                           test_labels=[3] * 10)
   train_dir = tmp_path / 'train'
-  log = open(str(tmp_path / 'eval.log'), 'w')
-  eval_process = subprocess.Popen(
-      [sys.executable, EVAL, '--data_dir', data_dir, '--checkpoint_dir',
-       str(train_dir), '--eval_dir', str(tmp_path / 'eval'),
-       '--eval_interval_secs', '0', '--num_examples', '10'],
-      cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-      env=dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2'))
-  read_log = lambda: open(str(tmp_path / 'eval.log')).read()
+  evaluator = cifar10_eval.Evaluator('test', data_dir, 128, 10)
+  polls = []
+  stop = threading.Event()
+
+  def keep_polling():
+    polls.append(time.time())
+    return not stop.is_set()
+
+  watcher = threading.Thread(target=cifar10_eval.watch, args=(
+      evaluator, _writer(tmp_path / 'eval'), str(train_dir), 0),
+                             kwargs=dict(poll_secs=0.05,
+                                         keep_polling=keep_polling))
+  out = []
+  read_log = lambda: ''.join(out) + capsys.readouterr().out
+  watcher.start()
   try:
-    _wait_for(lambda: 'waiting for the trainer' in read_log(), 60, 'wait line')
+    def saw(predicate):
+      out[:] = [read_log()]
+      return predicate(out[0])
+    _wait_for(lambda: saw(lambda o: 'waiting for the trainer' in o), 60,
+              'wait line')
     cifar_fixtures.write_checkpoint(train_dir, 1, raw_class=0, shadow_class=3)
-    _wait_for(lambda: len(PRECISION_LINE.findall(read_log())) == 1, 60,
+    _wait_for(lambda: saw(lambda o: len(PRECISION_LINE.findall(o)) == 1), 60,
               'first evaluation')
     cifar_fixtures.write_checkpoint(train_dir, 2, raw_class=3, shadow_class=0)
-    _wait_for(lambda: len(PRECISION_LINE.findall(read_log())) == 2, 60,
+    _wait_for(lambda: saw(lambda o: len(PRECISION_LINE.findall(o)) == 2), 60,
               'second evaluation')
-    time.sleep(3)  # Several polls: neither checkpoint is evaluated again.
+    # Several more polls: neither checkpoint is evaluated again.
+    seen = len(polls)
+    _wait_for(lambda: len(polls) >= seen + 10, 60, 'ten more polls')
   finally:
-    eval_process.kill()
-    eval_process.wait()
+    stop.set()
+    watcher.join(60)
+  assert not watcher.is_alive()
   assert PRECISION_LINE.findall(read_log()) == ['1.000', '0.000']
 
 
@@ -172,11 +179,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     first.wait()
   killed_at = checkpoint_step()
   # Whatever the kill interrupted, the latest checkpoint is readable.
-  evaluation = run_script([EVAL, '--data_dir', data_dir, '--checkpoint_dir',
-                           str(train_dir), '--eval_dir', str(tmp_path / 'e'),
-                           '--run_once', '--num_examples', '20'])
-  assert evaluation.returncode == 0, evaluation.stderr
-  assert len(PRECISION_LINE.findall(evaluation.stdout)) == 1
+  evaluator = cifar10_eval.Evaluator('test', data_dir, 20, 20)
+  _, step = evaluator.evaluate(tf.train.latest_checkpoint(str(train_dir)))
+  assert step == killed_at
   resumed = run_script([TRAIN] + args[2:] + ['--max_steps',
                                              str(killed_at + 20)])
   assert resumed.returncode == 0, resumed.stderr
@@ -191,14 +196,8 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
   assert checkpoint_step() == 10
 
 
-@pytest.mark.parametrize('damage, message', [
-    ('missing', 'Missing CIFAR-10 file'),
-    ('truncated', 'not a positive multiple'),
-    ('not_cifar', 'not in the CIFAR-10 binary format'),
-    ('empty_dir', 'folder is empty'),
-])
-def test_bad_data_is_a_clear_error_not_a_hang(tmp_path, damage, message):
-  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=3)
+def _damage(data_dir, damage):
+  """Damages a written data set as named; returns the file to blame."""
   batches = os.path.join(data_dir, 'cifar-10-batches-bin')
   bad = os.path.join(batches, 'data_batch_2.bin')
   if damage == 'missing':
@@ -213,6 +212,28 @@ def test_bad_data_is_a_clear_error_not_a_hang(tmp_path, damage, message):
     shutil.rmtree(batches)
     os.mkdir(batches)
     bad = os.path.join(batches, 'data_batch_1.bin')
+  return bad
+
+
+@pytest.mark.parametrize('damage, message', [
+    ('missing', 'Missing CIFAR-10 file'),
+    ('truncated', 'not a positive multiple'),
+    ('not_cifar', 'not in the CIFAR-10 binary format'),
+    ('empty_dir', 'folder is empty'),
+])
+def test_bad_data_is_a_clear_error_before_the_graph_runs(tmp_path, damage,
+                                                         message):
+  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=3)
+  bad = _damage(data_dir, damage)
+  with tf.Graph().as_default():
+    with pytest.raises(cifar10_input.CifarDataError) as raised:
+      cifar10.distorted_inputs(data_dir, 8)
+  assert message in str(raised.value) and bad in str(raised.value)
+
+
+def test_bad_data_stops_the_trainer_with_one_line_not_a_hang(tmp_path):
+  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=3)
+  bad = _damage(data_dir, 'truncated')
   started = time.time()
   result = run_script([TRAIN, '--data_dir', data_dir, '--train_dir',
                        str(tmp_path / 'train'), '--max_steps', '5'], timeout=60)
@@ -220,7 +241,7 @@ def test_bad_data_is_a_clear_error_not_a_hang(tmp_path, damage, message):
   assert result.returncode != 0
   assert 'Traceback' not in result.stderr
   assert 'cifar10_train: error:' in result.stderr
-  assert message in result.stderr and bad in result.stderr
+  assert 'not a positive multiple' in result.stderr and bad in result.stderr
 
 
 @pytest.mark.parametrize('how', ['inside_cifar10', 'from_root', 'console'])
@@ -242,30 +263,26 @@ def test_scripts_run_the_three_ways_a_user_types_them(tmp_path, how):
   assert result.stdout.strip().endswith('No checkpoint file found')
 
 
-def test_eval_flip_scores_a_trained_model_like_plain_eval(trained):
-  result = run_script([EVAL, '--data_dir', trained['data_dir'],
-                       '--checkpoint_dir', str(trained['train_dir']),
-                       '--eval_dir', str(trained['eval_dir']) + '_flip',
-                       '--run_once', '--num_examples', '200',
-                       '--eval_flip'])
-  assert result.returncode == 0, result.stderr
-  plain = float(PRECISION_LINE.findall(trained['evaluation'].stdout)[0])
-  flipped = float(PRECISION_LINE.findall(result.stdout)[0])
+def test_eval_flip_scores_a_trained_model_like_plain_eval(cifar_trained):
+  evaluator = cifar10_eval.Evaluator('test', cifar_trained['data_dir'], 128,
+                                     200, flip=True)
+  flipped, _ = evaluator.evaluate(
+      tf.train.latest_checkpoint(str(cifar_trained['train_dir'])))
+  plain = float(PRECISION_LINE.findall(cifar_trained['evaluation'].stdout)[0])
   assert flipped > 0.5 and abs(flipped - plain) < 0.15
-  assert 'evaluated 200 examples' in result.stdout
+  assert 'evaluated 200 examples' in cifar_trained['evaluation'].stdout
 
 
-def test_fast_schedule_stops_at_its_end_and_cannot_resume_a_tutorial_run(
-    trained, tmp_path):
-  # 0.128 epochs of 64-image batches: ceil(0.128 * 50000 / 64) = 100 steps.
+def test_fast_schedule_stops_at_its_end(cifar_trained, tmp_path):
+  # 0.032 epochs of 16-image batches: ceil(0.032 * 50000 / 16) = 100 steps.
   train_dir = tmp_path / 'fast'
-  fast = run_script([TRAIN, '--data_dir', trained['data_dir'], '--train_dir',
-                     str(train_dir), '--batch_size', '64', '--schedule=fast',
-                     '--fast_epochs', '0.128', '--save_summaries_steps', '25'])
+  fast = run_script([TRAIN, '--data_dir', cifar_trained['data_dir'],
+                     '--train_dir', str(train_dir), '--batch_size', '16',
+                     '--schedule=fast', '--fast_epochs', '0.032',
+                     '--save_summaries_steps', '25'])
   assert fast.returncode == 0, fast.stderr
   steps = [int(s) for s, _, _, _ in STEP_LINE.findall(fast.stdout)]
   assert steps[-1] == 100
-  import tensorflow.compat.v1 as tf
   assert tf.train.latest_checkpoint(str(train_dir)).endswith('-100')
   rates = {e.step: e.value for e in _events(train_dir).Scalars('learning_rate')}
   assert max(rates.values()) <= 0.02 + 1e-6
@@ -273,16 +290,29 @@ def test_fast_schedule_stops_at_its_end_and_cannot_resume_a_tutorial_run(
   falling = [rate for step, rate in sorted(rates.items()) if step > 20]
   assert len(falling) >= 3 and falling[-1] > 0
   assert all(a > b for a, b in zip(falling, falling[1:]))
+
+
+def test_fast_schedule_cannot_resume_a_tutorial_run(cifar_trained):
   # A tutorial checkpoint has no momentum to resume the fast schedule from.
-  tutorial_dir = tmp_path / 'tutorial'
-  shutil.copytree(str(trained['train_dir']), str(tutorial_dir))
-  mixed = run_script([TRAIN, '--data_dir', trained['data_dir'], '--train_dir',
-                      str(tutorial_dir), '--batch_size', '64',
-                      '--schedule=fast'])
-  assert mixed.returncode != 0
-  assert 'Traceback' not in mixed.stderr
-  assert 'cifar10_train: error: Cannot resume from' in mixed.stderr
-  assert '--fresh' in mixed.stderr
+  tutorial = tf.train.latest_checkpoint(str(cifar_trained['train_dir']))
+  with tf.Graph().as_default():
+    global_step = tf.train.get_or_create_global_step()
+    schedule = schedules.Schedule('fast', 64)
+    loss = cifar10.loss(cifar10.inference(tf.zeros([2, 24, 24, 3])),
+                        tf.constant([0, 1]), schedule.label_smoothing)
+    cifar10.train(loss, global_step, 64, schedule)
+    with pytest.raises(training.CheckpointMismatchError) as raised:
+      training.check_resumable(tutorial)
+  message = str(raised.value)
+  assert message.startswith('Cannot resume from %s: it has no ' % tutorial)
+  assert 'Momentum' in message and '--fresh' in message
+  # The same graph with the tutorial's schedule resumes it.
+  with tf.Graph().as_default():
+    global_step = tf.train.get_or_create_global_step()
+    loss = cifar10.loss(cifar10.inference(tf.zeros([2, 24, 24, 3])),
+                        tf.constant([0, 1]))
+    cifar10.train(loss, global_step, 64)
+    training.check_resumable(tutorial)
 
 
 OP_COUNT_PROGRAM = """
@@ -290,6 +320,7 @@ import sys
 from absl import flags
 import tensorflow.compat.v1 as tf
 from cifar10 import cifar10_train
+from cifar10 import training
 
 class OpCount(tf.train.SessionRunHook):
   def after_create_session(self, session, coord):
@@ -310,7 +341,7 @@ class OpCount(tf.train.SessionRunHook):
 tf.disable_eager_execution()
 cifar10_train.define_flags()
 flags.FLAGS(sys.argv)
-cifar10_train.prepare_train_dir()
+training.prepare_train_dir(flags.FLAGS.train_dir)
 hook = OpCount()
 cifar10_train.train(extra_hooks=[hook])
 print('finalized=%s runs=%d ops=%d..%d refused=%s' % (
@@ -319,16 +350,16 @@ print('finalized=%s runs=%d ops=%d..%d refused=%s' % (
 """
 
 
-def test_training_graph_is_finalized_and_its_op_count_fixed(trained, tmp_path):
+def test_training_graph_is_finalized_and_its_op_count_fixed(cifar_trained, tmp_path):
   result = run_script([sys.executable, '-c', OP_COUNT_PROGRAM, '--data_dir',
-                       trained['data_dir'], '--train_dir', str(tmp_path),
-                       '--max_steps', '120', '--batch_size', '16',
-                       '--save_summaries_steps', '50'])
+                       cifar_trained['data_dir'], '--train_dir', str(tmp_path),
+                       '--max_steps', '12', '--batch_size', '16',
+                       '--save_summaries_steps', '5'])
   assert result.returncode == 0, result.stderr
   match = re.search(r'finalized=(\w+) runs=(\d+) ops=(\d+)\.\.(\d+) '
                     r'refused=(.*)', result.stdout)
   assert match, result.stdout
   finalized, runs, fewest, most, refused = match.groups()
-  assert finalized == 'True' and int(runs) == 120
+  assert finalized == 'True' and int(runs) == 12
   assert fewest == most and int(fewest) > 500  # The whole training graph.
   assert 'finalized' in refused
