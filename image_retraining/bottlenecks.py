@@ -51,13 +51,14 @@ def write_bottleneck(path, vector):
 
 
 def cache_bottlenecks(image_lists, image_dir, bottleneck_dir, extractor,
-                      batch_size=32, out=sys.stdout):
+                      batch_size=32, out=None):
   """Makes sure every image has a cached bottleneck; returns the vectors.
 
   Returns (vectors, stats): vectors maps (label, set, name) -> np.ndarray;
   stats has 'created', 'reused', 'corrupt', 'unreadable'. Unreadable images are
   skipped with a warning and removed from `image_lists`.
   """
+  out = out or sys.stdout  # The current one, not the one at import.
   vectors, todo = {}, []
   stats = dict(created=0, reused=0, corrupt=0, unreadable=0)
   for label, entry in image_lists.items():

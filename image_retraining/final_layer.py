@@ -54,13 +54,14 @@ def build_graph(bottleneck_size, class_count, learning_rate):
 def train(train_set, val_set, test_set, class_count, how_many_training_steps=4000,
           learning_rate=0.01, train_batch_size=100, eval_step_interval=10,
           validation_batch_size=100, test_batch_size=-1, summaries_dir=None,
-          fresh_train_batch=None, seed=0, out=sys.stdout):
+          fresh_train_batch=None, seed=0, out=None):
   """Trains; returns dict(weights, biases, test_accuracy, misclassified).
 
   Sets are (features [N, D], labels [N], names). fresh_train_batch, when given,
   is called each step with sampled training indices and returns distorted
   features for them (bypassing the cached training features).
   """
+  out = out or sys.stdout  # The current one, not the one at import.
   now = lambda: __import__('datetime').datetime.now().strftime(
       '%Y-%m-%d %H:%M:%S')
   rng = np.random.RandomState(seed)

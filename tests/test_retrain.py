@@ -241,11 +241,11 @@ def test_retrain_reaches_high_accuracy_and_logs(retrained):
     assert os.listdir(root / 'logs' / sub), sub
 
 
-def test_rerun_reuses_cache(retrained):
+def test_rerun_reuses_cache(retrained, run_in_process):
   args = list(retrained['args'])
   args[args.index('--saved_model_dir') + 1] = retrained['root'] / 'model2'
   args[args.index('--how_many_training_steps') + 1] = 20
-  result = run_script('retrain.py', *args)
+  result = run_in_process('image_retraining.retrain', [str(a) for a in args])
   assert result.returncode == 0, result.stderr
   assert 'Reused 90 cached bottlenecks, computing 0.' in result.stdout
 
@@ -264,10 +264,11 @@ def test_label_image_in_fresh_process(retrained, tmp_path):
   assert float(lines[0].split('= ')[1].rstrip(')')) > 0.5
 
 
-def test_label_image_bad_inputs(retrained, tmp_path):
+def test_label_image_bad_inputs(retrained, tmp_path, run_in_process):
   root = retrained['root']
-  result = run_script('label_image.py', '--image', tmp_path / 'none.png',
-                      '--saved_model_dir', root / 'model')
+  result = run_in_process('image_retraining.label_image', [
+      '--image', str(tmp_path / 'none.png'),
+      '--saved_model_dir', str(root / 'model')])
   assert result.returncode == 2
   assert result.stderr.strip().endswith('not found.')
   assert 'label_image: error: ' in result.stderr
@@ -280,7 +281,7 @@ def test_label_image_bad_inputs(retrained, tmp_path):
     ('single', 'Only one category'),
 ])
 def test_retrain_bad_inputs_exit_cleanly(tmp_path, extractor_dir, case,
-                                         message):
+                                         message, run_in_process):
   image_dir = tmp_path / 'images'
   module = extractor_dir
   if case == 'bad_module':
@@ -288,25 +289,27 @@ def test_retrain_bad_inputs_exit_cleanly(tmp_path, extractor_dir, case,
     module = tmp_path / 'no_such_module'
   elif case == 'single':
     write_folders(image_dir, colours={'only': (1, 0, 0)})
-  result = run_script('retrain.py', '--image_dir', image_dir,
-                      '--tfhub_module', module, '--bottleneck_dir',
-                      tmp_path / 'cache', '--saved_model_dir', tmp_path / 'm')
+  result = run_in_process('image_retraining.retrain', [
+      str(a) for a in ('--image_dir', image_dir, '--tfhub_module', module,
+                       '--bottleneck_dir', tmp_path / 'cache',
+                       '--saved_model_dir', tmp_path / 'm')])
   assert result.returncode == 2
   assert message in result.stderr
   assert 'retrain: error: ' in result.stderr
   assert 'Traceback' not in result.stderr
 
 
-def test_distortions_bypass_cache_and_train(tmp_path, extractor_dir):
+def test_distortions_bypass_cache_and_train(tmp_path, extractor_dir,
+                                            run_in_process):
   image_dir = write_folders(tmp_path / 'images', per_class=20,
                             colours={'red': (1, 0, 0), 'blue': (0, 0, 1)})
-  result = run_script(
-      'retrain.py', '--image_dir', image_dir, '--tfhub_module', extractor_dir,
+  result = run_in_process('image_retraining.retrain', [str(a) for a in (
+      '--image_dir', image_dir, '--tfhub_module', extractor_dir,
       '--bottleneck_dir', tmp_path / 'cache', '--summaries_dir', '',
       '--saved_model_dir', tmp_path / 'model', '--output_labels', '',
       '--how_many_training_steps', 10, '--train_batch_size', 4,
       '--learning_rate', 0.5, '--flip_left_right', '--random_crop', 10,
-      '--random_scale', 10, '--random_brightness', 10)
+      '--random_scale', 10, '--random_brightness', 10)])
   assert result.returncode == 0, result.stderr
   assert 'computing fresh training features every step' in result.stdout
   assert 'Final test accuracy' in result.stdout
