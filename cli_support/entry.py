@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 
@@ -110,6 +111,7 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 
 from tutorials_common.errors import CommandError  # noqa: E402
 from tutorials_common.errors import UsageError  # noqa: E402
+from tutorials_common import interrupts  # noqa: E402
 from tutorials_common.errors import one_line  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -199,7 +201,25 @@ def _guarded(main, graph_mode):
         return main(argv)
     except (UsageError, CommandError) as e:
       fail(e, e.exit_status)
+    except interrupts.Interrupted as e:
+      # A loop stopped at a safe point with its work saved: its own line.
+      print(e)
+      sys.stdout.flush()
+      sys.exit(e.exit_status)
+    except KeyboardInterrupt as e:
+      if isinstance(e, _Terminated):
+        fail('stopped by SIGTERM.', interrupts.EXIT_STATUS[signal.SIGTERM])
+      fail('interrupted (Ctrl-C).', interrupts.EXIT_STATUS[signal.SIGINT])
   return guarded_main
+
+
+class _Terminated(KeyboardInterrupt):
+  """SIGTERM, handled as Ctrl-C is: one line, no traceback."""
+
+
+def _raise_terminated(signal_number, frame):
+  del signal_number, frame  # Unused.
+  raise _Terminated()
 
 
 def run(main, define_flags, graph_mode=True, argv=None, arguments=''):
@@ -226,6 +246,8 @@ def run(main, define_flags, graph_mode=True, argv=None, arguments=''):
   define_flags()
   # absl's --help lists the flags of the module named sys.argv[0].
   _adopt_command_flags(before, (argv or sys.argv)[0])
+  if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _raise_terminated)
   with tensorflow_notices_filtered():
     app.run(_guarded(main, graph_mode), argv=argv,
             flags_parser=lambda args: _parse_flags(
