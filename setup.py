@@ -30,7 +30,18 @@ setup(
         'test': ['pytest>=7', 'selenium>=4.10', 'hypothesis>=6.100'],
         'hub': ['tensorflow_hub'],
         'torch': ['torch'],
+        # The notebooks (notebooks/*.ipynb), their DrawDigit widget
+        # (mnist_cnn/canvas.py, an anywidget: no extension to build) and
+        # scripts/plot_curves.py's matplotlib pictures; nbclient and nbformat
+        # run the notebooks headless in the tests. Lower bounds: JupyterLab 4
+        # and Notebook 7 (the frontends tested), anywidget's `export default
+        # {render}` modules, ipywidgets 8's FileUpload value.
+        'notebook': ['jupyterlab>=4.0', 'notebook>=7.0', 'anywidget>=0.9',
+                     'ipywidgets>=8.0', 'ipykernel>=6.0', 'matplotlib>=3.5',
+                     'nbclient>=0.7', 'nbformat>=5.7'],
     },
+    # The DrawDigit widget's browser side, read from beside canvas.py.
+    package_data={'mnist_cnn': ['canvas.js', 'canvas.css']},
     entry_points={
         'console_scripts': [
             'cifar10_train=cifar10.cifar10_train:run',
