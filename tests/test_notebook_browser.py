@@ -1,0 +1,180 @@
+"""notebooks/mnist_deep.ipynb in JupyterLab 4 and Notebook 7, in a real
+headless Chromium: run all cells, draw a stroke on the DrawDigit canvas with
+the mouse, and see the prediction and the bars.
+
+The server runs on 127.0.0.1 with a token of the test's, serving a copy of
+the notebook in a temp folder (so autosave never touches notebooks/), its
+kernel restoring the suite's trained MNIST checkpoint. Saves the screenshots
+the README shows: docs/notebook_jupyterlab.png, docs/notebook_notebook7.png.
+Needs the notebook extra (skipped without it), selenium and Debian's
+chromium + chromedriver (as tests/test_mnist_page.py).
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from cifar_fixtures import REPO_ROOT
+
+NOTEBOOK_EXTRA = "the notebook extra is not installed: pip install -e '.[notebook]'"
+for _module in ('jupyterlab', 'notebook', 'anywidget', 'ipywidgets',
+                'ipykernel', 'matplotlib'):
+  pytest.importorskip(_module, reason=NOTEBOOK_EXTRA)
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+CHROMEDRIVER = shutil.which('chromedriver')
+TOKEN = 'notebook-test-token'
+NAME = 'mnist_deep.ipynb'
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture
+def browser():
+  assert CHROMIUM and CHROMEDRIVER, (
+      'Chromium is missing: apt-get install chromium chromium-driver')
+  profile = tempfile.mkdtemp(prefix='chromium-profile-')
+  options = webdriver.ChromeOptions()
+  options.binary_location = CHROMIUM
+  for argument in ['--headless', '--no-sandbox', '--disable-gpu',
+                   '--disable-dev-shm-usage', '--disable-quic',
+                   '--disable-background-networking',
+                   '--disable-component-update', '--disable-sync',
+                   '--no-first-run', '--window-size=1280,1000',
+                   '--user-data-dir=' + profile]:
+    options.add_argument(argument)
+  driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+  try:
+    yield driver
+  finally:
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _start_server(program, root, env):
+  port = _free_port()
+  log = open(os.path.join(root, 'server.log'), 'w')
+  process = subprocess.Popen(
+      [sys.executable, '-m', program, '--no-browser',
+       '--ServerApp.token=' + TOKEN, '--ServerApp.ip=127.0.0.1',
+       '--port=%d' % port, '--ServerApp.port_retries=0',
+       '--ServerApp.root_dir=' + root] +
+      # CI's containers run as root, which Jupyter refuses without this.
+      (['--allow-root'] if os.geteuid() == 0 else []),
+      cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+  url = 'http://127.0.0.1:%d' % port
+  deadline = time.time() + 60
+  while True:
+    try:
+      urllib.request.urlopen('%s/api/status?token=%s' % (url, TOKEN), timeout=2)
+      return process, url
+    except OSError:
+      if process.poll() is not None or time.time() > deadline:
+        process.kill()
+        raise AssertionError('%s did not start: %s' % (
+            program, open(os.path.join(root, 'server.log')).read()[-3000:]))
+      time.sleep(0.5)
+
+
+def _stop_server(process):
+  process.terminate()  # The server shuts its kernels down first.
+  try:
+    process.wait(timeout=20)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    process.wait()
+
+
+def _click_menu(driver, menu, item):
+  WebDriverWait(driver, 60).until(lambda d: d.find_elements(
+      By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')]"
+      "[.//div[normalize-space(text())='%s']]" % menu))[0].click()
+  WebDriverWait(driver, 10).until(lambda d: d.find_elements(
+      By.XPATH, "//li[contains(@class, 'lm-Menu-item')]"
+      "[.//div[normalize-space(text())='%s']]" % item))[0].click()
+
+
+@pytest.mark.parametrize('program, path, screenshot', [
+    ('jupyterlab', '/lab/tree/%s', 'notebook_jupyterlab.png'),
+    ('notebook', '/notebooks/%s', 'notebook_notebook7.png'),
+])
+def test_drawing_in_the_notebook_shows_prediction_and_bars(
+    browser, mnist_trained, tmp_path, program, path, screenshot):
+  root = str(tmp_path / 'served')
+  os.makedirs(root)
+  shutil.copy(os.path.join(REPO_ROOT, 'notebooks', NAME), root)
+  home = str(tmp_path / 'home')
+  # No "Would you like to get notified about official Jupyter news?" toast
+  # (nor a request for the news) over the screenshot.
+  settings = os.path.join(home, 'settings', '@jupyterlab', 'apputils-extension')
+  os.makedirs(settings)
+  with open(os.path.join(settings, 'notification.jupyterlab-settings'),
+            'w') as f:
+    f.write('{"fetchNews": "false", "checkForUpdates": false}')
+  env = dict(os.environ, HOME=home,
+             JUPYTERLAB_SETTINGS_DIR=os.path.join(home, 'settings'), JUPYTER_CONFIG_DIR=os.path.join(home, 'cfg'),
+             JUPYTER_RUNTIME_DIR=os.path.join(home, 'runtime'),
+             JUPYTERLAB_WORKSPACES_DIR=os.path.join(home, 'workspaces'),
+             PYTHONPATH=os.pathsep.join([REPO_ROOT,
+                                         os.environ.get('PYTHONPATH', '')]),
+             TF_CPP_MIN_LOG_LEVEL='2',
+             MNIST_DATA_DIR=mnist_trained['data_dir'],
+             MNIST_CHECKPOINT_DIR=mnist_trained['checkpoint_dir'],
+             MNIST_LOG_DIR=mnist_trained['log_dir'], MNIST_TRAIN_AGAIN='0')
+  process, url = _start_server(program, root, env)
+  try:
+    browser.get(url + path % NAME + '?token=' + TOKEN)
+    WebDriverWait(browser, 60).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, '.jp-Notebook .jp-Cell'))
+    _click_menu(browser, 'Run', 'Run All Cells')
+    canvas = WebDriverWait(browser, 120).until(lambda d: [
+        c for c in d.find_elements(By.CSS_SELECTOR, '.draw-digit-canvas')
+        if c.is_displayed()])[0]
+    browser.execute_script('arguments[0].scrollIntoView({block: "center"})',
+                           canvas)
+    time.sleep(0.5)
+    assert browser.find_element(By.CSS_SELECTOR,
+                                '.draw-digit-prediction').text == ''
+    # A vertical stroke: the synthetic training data's "1".
+    actions = ActionChains(browser)
+    actions.move_to_element_with_offset(canvas, 0, -100).click_and_hold()
+    for _ in range(10):
+      actions.move_by_offset(0, 20)
+    actions.release().perform()
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, '.draw-digit-prediction').text.startswith(
+            'Prediction: '))
+    prediction = int(browser.find_element(
+        By.CSS_SELECTOR, '.draw-digit-prediction').text.split(': ')[1])
+    bars = [float(b.get_attribute('data-p')) for b in browser.find_elements(
+        By.CSS_SELECTOR, '.draw-digit-bar')]
+    assert len(bars) == 10 and abs(sum(bars) - 1) < 1e-3
+    assert bars.index(max(bars)) == prediction
+    widths = [b.size['width'] for b in browser.find_elements(
+        By.CSS_SELECTOR, '.draw-digit-bar')]
+    assert max(widths) > 0  # The bars are drawn, not only in the DOM.
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, '.draw-digit-maps-image').get_attribute(
+            'src').startswith('data:image/png'))
+    widget = browser.find_element(By.CSS_SELECTOR, '.draw-digit')
+    browser.execute_script('arguments[0].scrollIntoView({block: "start"})',
+                           widget)
+    time.sleep(0.5)
+    browser.save_screenshot(os.path.join(REPO_ROOT, 'docs', screenshot))
+  finally:
+    _stop_server(process)
