@@ -7,6 +7,7 @@ the last step or on a NaN loss. The settings come in as arguments
 (LoopSettings; cifar10_flags.loop_settings() reads them from the flags).
 """
 import collections
+import os
 import sys
 import time
 from datetime import datetime
@@ -16,6 +17,7 @@ import tensorflow.compat.v1 as tf
 from cifar10 import cifar10_input
 from cifar10 import schedules
 from tutorials_common import checkpoints
+from tutorials_common import interrupts
 from tutorials_common.errors import CommandError
 from tutorials_common.errors import UsageError
 
@@ -118,6 +120,8 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
   settings.log_frequency steps, and writes summaries and checkpoints there
   (the chief does, in a cluster; master is its address). The graph is
   finalized before the first step, so nothing can add ops inside the loop.
+  Ctrl-C or SIGTERM stops it after the current step with a checkpoint of
+  that step, raising interrupts.Interrupted (the command's one line).
 
   Args:
     train_op, loss: from cifar10.train and cifar10.loss (or the towers').
@@ -146,7 +150,7 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
   if config is None:
     config = tf.ConfigProto()
   config.log_device_placement = settings.log_device_placement
-  with tf.train.MonitoredTrainingSession(
+  with interrupts.StopRequests() as stop, tf.train.MonitoredTrainingSession(
       master=master,
       is_chief=is_chief,
       checkpoint_dir=settings.train_dir,
@@ -157,8 +161,28 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
       log_step_count_steps=None,
       stop_grace_period_secs=STOP_GRACE_PERIOD_SECS,
       config=config) as mon_sess:
-    while not mon_sess.should_stop():
+    while not mon_sess.should_stop() and not stop.requested:
       mon_sess.run(train_op)
+    if stop.requested:
+      # Ctrl-C or SIGTERM between two steps: keep the steps since the last
+      # checkpoint (the chief writes them; in a cluster the others keep none).
+      with stop.saving():
+        step, path = mon_sess.run_step_fn(
+            lambda step_context: _save(step_context.session, settings.train_dir,
+                                  is_chief))
+  if stop.requested:
+    raise interrupts.Interrupted(stop.signal_number,
+                                 interrupts.resume_message(step, path))
+
+
+def _save(session, train_dir, is_chief):
+  """(global step, checkpoint path or None) of a checkpoint saved now."""
+  step = session.run(tf.train.get_global_step())
+  if not is_chief:
+    return step, None
+  saver = tf.get_collection(tf.GraphKeys.SAVERS)[0]
+  return step, saver.save(session, os.path.join(train_dir, 'model.ckpt'),
+                          global_step=step)
 
 
 def prepare_train_dir(train_dir, fresh=False):

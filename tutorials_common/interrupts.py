@@ -1,8 +1,9 @@
 """Ctrl-C and SIGTERM as requests to stop a training loop at a safe point.
 
 A training loop checks `requested` between steps; when it is set, it saves a
-checkpoint inside `saving()` (where a further Ctrl-C waits until the save is
-complete) and stops. The signal handlers are installed only for the `with`
+checkpoint inside `saving()` (a further Ctrl-C waits until the save is
+complete) and stops. A second Ctrl-C changes nothing; the third, outside the
+save, stops at once (a step that never returns). The signal handlers are installed only for the `with`
 block, in the main thread, so a notebook or a test that uses the loop
 without signals is unaffected.
 
@@ -19,6 +20,8 @@ import threading
 
 # The exit statuses of a process ended by SIGINT and SIGTERM, as shells report.
 EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+# A repeated Ctrl-C waits for the step and the save; this many stop at once.
+FORCE_AFTER = 3
 _NAMES = {signal.SIGINT: 'Ctrl-C', signal.SIGTERM: 'SIGTERM'}
 
 
@@ -49,6 +52,7 @@ class StopRequests(object):
     self._signals = signals
     self._previous = {}
     self._saving = False
+    self._count = 0
 
   @property
   def requested(self):
@@ -56,13 +60,14 @@ class StopRequests(object):
 
   def _handle(self, signal_number, frame):
     del frame  # Unused.
-    if self._saving:
-      return  # The checkpoint is being written: let it finish.
-    if self.signal_number is not None:
-      # A second request while the loop has not reached a safe point yet
-      # (a step that does not return): stop now.
+    self._count += 1
+    if self.signal_number is None:
+      self.signal_number = signal_number
+    elif self._count >= FORCE_AFTER and not self._saving:
+      # The loop has not reached a safe point after repeated requests (a
+      # step that does not return, such as a worker waiting for the others):
+      # stop now. While the checkpoint is being written, wait for it.
       raise KeyboardInterrupt
-    self.signal_number = signal_number
 
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():

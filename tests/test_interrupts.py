@@ -1,0 +1,62 @@
+"""Ctrl-C and SIGTERM: a trainer stops at a safe point with its work saved."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import tensorflow.compat.v1 as tf
+
+import cifar_fixtures
+from tutorials_common import interrupts
+
+
+@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_is_a_stop_request_and_the_save_is_not_cut_short(number):
+  with interrupts.StopRequests() as stop:
+    assert not stop.requested
+    os.kill(os.getpid(), number)
+    assert stop.requested and stop.signal_number == number
+    with stop.saving():
+      for _ in range(interrupts.FORCE_AFTER + 1):  # Ignored while saving.
+        os.kill(os.getpid(), number)
+    with pytest.raises(KeyboardInterrupt):  # Repeated: stop at once.
+      os.kill(os.getpid(), number)
+  assert signal.getsignal(number) is not stop._handle  # pylint: disable=protected-access
+  assert interrupts.Interrupted(number, 'x').exit_status == {
+      signal.SIGINT: 130, signal.SIGTERM: 143}[number]
+
+
+@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_training_saves_its_step_and_says_how_to_resume(
+    tmp_path, number):
+  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=20)
+  train_dir = str(tmp_path / 'train')
+  trainer = subprocess.Popen(
+      [sys.executable, os.path.join('cifar10', 'cifar10_train.py'),
+       '--data_dir', data_dir, '--train_dir', train_dir, '--batch_size', '8',
+       '--max_steps', '100000', '--log_frequency', '5',
+       '--save_checkpoint_secs', '100000'],
+      cwd=cifar_fixtures.REPO_ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ, PYTHONUNBUFFERED='1'))
+  try:
+    out = ''
+    while ': step 10,' not in out:
+      line = trainer.stdout.readline()
+      assert line, trainer.stderr.read()
+      out += line
+    trainer.send_signal(number)
+    trainer.send_signal(number)  # A second one waits for the checkpoint.
+    rest, err = trainer.communicate(timeout=120)
+  finally:
+    if trainer.poll() is None:
+      trainer.kill()
+  assert trainer.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[number]
+  assert 'Traceback' not in err and err.strip() == '', err
+  latest = tf.train.latest_checkpoint(train_dir)
+  step = tf.train.load_variable(latest, 'global_step')
+  assert step >= 10
+  assert rest.strip().splitlines()[-1] == (
+      'Interrupted at step %d; checkpoint saved to %s; run the same command '
+      'to resume.' % (step, latest))
