@@ -20,6 +20,10 @@ import urllib.request
 
 import pytest
 
+# Minutes of JupyterLab and Chromium: outside the default run
+# (python -m pytest -m notebook).
+pytestmark = pytest.mark.notebook
+
 from cifar_fixtures import REPO_ROOT
 
 NOTEBOOK_EXTRA = "the notebook extra is not installed: pip install -e '.[notebook]'"

@@ -5,7 +5,9 @@ notebooks/mnist_deep.ipynb and notebooks/cifar10_tutorial.ipynb run headless
 with nbclient on tiny generated data, their first cell's knobs set by
 environment variables (a few steps, temp folders): no error output, and the
 pictures they promise. Needs the notebook extra (pip install -e
-'.[notebook]'); without it these tests are skipped. Nothing is downloaded.
+'.[notebook]'); without it these tests are skipped. The notebook runs take minutes: they are
+marked `notebook`, outside the default run (python -m pytest -m notebook).
+Nothing is downloaded.
 """
 import os
 import re
@@ -105,6 +107,7 @@ def mnist_notebook(tmp_path_factory):
   return dict(env, notebook=execute('mnist_deep.ipynb', env))
 
 
+@pytest.mark.notebook
 def test_mnist_notebook_trains_and_shows_accuracy_widget_bars_and_maps(
     mnist_notebook):
   notebook = mnist_notebook['notebook']
@@ -120,6 +123,7 @@ def test_mnist_notebook_trains_and_shows_accuracy_widget_bars_and_maps(
   assert len(widgets) == 1
 
 
+@pytest.mark.notebook
 def test_mnist_notebook_restores_a_checkpoint_instead_of_training(
     mnist_notebook):
   """Run again with the checkpoint there: restored, not trained further."""
@@ -142,6 +146,7 @@ def test_mnist_notebook_restores_a_checkpoint_instead_of_training(
   assert 'Step 20: test accuracy' in text
 
 
+@pytest.mark.notebook
 def test_cifar10_notebook_runs_with_every_picture(tmp_path):
   data_dir = cifar_fixtures.write_dataset(tmp_path / 'data',
                                           records_per_file=60)
@@ -169,13 +174,13 @@ def test_cifar10_notebook_runs_with_every_picture(tmp_path):
 
 
 # ----------------------------------------------------------------------------
-# The widget's Python side, on the checkpoint the notebook trained.
+# The widget's Python side, on the suite's trained MNIST checkpoint.
 
 
 @pytest.fixture(scope='module')
-def widget(mnist_notebook):
+def widget(mnist_trained):
   from mnist_cnn import canvas
-  return canvas.DrawDigit.from_checkpoint(mnist_notebook['MNIST_CHECKPOINT_DIR'])
+  return canvas.DrawDigit.from_checkpoint(mnist_trained['checkpoint_dir'])
 
 
 def _vertical_stroke(size=280):

@@ -178,24 +178,3 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
   assert set(figures['eval']) == {'plain', 'flip'}
   assert figures['compute_only']['mixed_bfloat16'] > 0
   assert [row['threads'] for row in figures['pipeline']] == [16, 1, 2, 4]
-
-
-def test_plot_draws_one_line_per_curve(tmp_path):
-  for name, rows in (('a', [(0, 0.1), (5, 0.75), (10, 0.8)]),
-                     ('b', [(0, 0.1), (5, 0.78), (12.5, 0.86)])):
-    with open(str(tmp_path / (name + '.csv')), 'w') as f:
-      f.write('step,minutes,precision\n')
-      f.writelines('%d,%s,%s\n' % (i, m, p) for i, (m, p) in enumerate(rows))
-  svg_path = tmp_path / 'plot.svg'
-  result = run_script([os.path.join('scripts', 'plot_curves.py'), '--output',
-                       str(svg_path), 'tutorial=%s' % (tmp_path / 'a.csv'),
-                       'fast schedule=%s' % (tmp_path / 'b.csv')])
-  assert result.returncode == 0, result.stderr
-  svg = svg_path.read_text()
-  assert svg.startswith('<svg') and svg.rstrip().endswith('</svg>')
-  # One marker per checkpoint, less the step-0 ones (chance, off the scale).
-  assert svg.count('<polyline') == 2 and svg.count('<circle') == 4
-  assert '>fast schedule<' in svg and '>tutorial<' in svg
-  bad = run_script([os.path.join('scripts', 'plot_curves.py'), '--output',
-                    str(svg_path), 'no-label-here'])
-  assert bad.returncode != 0 and 'is not LABEL=CSV' in bad.stderr
