@@ -233,7 +233,8 @@ def main(argv):
 
 
 def run():
-  entry.run(main, define_flags)
+  entry.run(main, define_flags,
+            arguments='IMAGE_OR_FOLDER [IMAGE_OR_FOLDER ...]')
 
 
 if __name__ == '__main__':

@@ -35,7 +35,7 @@ LoopSettings.__new__.__defaults__ = ('/tmp/cifar10_train', 1000000, 10, 600,
 
 # A cluster chief's token queue runner never ends by itself: how long the
 # loop waits for it at the end (TensorFlow's default is 2 minutes).
-STOP_GRACE_PERIOD_SECS = 10
+STOP_GRACE_PERIOD_SECS = 3
 
 
 class CheckpointMismatchError(UsageError):

@@ -47,6 +47,8 @@ def test_help_of_every_command_lists_every_flag_it_takes(run_in_process):
     # A usage line to copy, then what the command does.
     usage, summary = result.stdout.split('\n\n')[:2]
     assert re.match(r'USAGE: %s \[flags\]' % name, usage), usage
+    if name == 'cifar10_predict':  # Its positional arguments too.
+      assert usage.endswith('[flags] IMAGE_OR_FOLDER [IMAGE_OR_FOLDER ...]')
     doc = importlib.import_module(module).__doc__
     assert summary == doc.strip().split('\n\n')[0], name
 
