@@ -59,6 +59,12 @@ def run_script(args, cwd=REPO_ROOT, timeout=240, env=None):
                         text=True, timeout=timeout)
 
 
+def run_retraining(name, *args):
+  """Runs image_retraining/name as a user would, with these arguments."""
+  return run_script([os.path.join('image_retraining', name)] +
+                    [str(a) for a in args], timeout=300)
+
+
 def write_checkpoint(train_dir, step, raw_class, shadow_class):
   """A cifar10_train-style checkpoint whose raw weights always predict
   raw_class and whose moving averages always predict shadow_class."""
@@ -83,3 +89,34 @@ def write_checkpoint(train_dir, step, raw_class, shadow_class):
       sess.run(assigns)
       return saver.save(sess, os.path.join(str(train_dir), 'model.ckpt'),
                         global_step=step)
+
+
+# Class names the CIFAR-10 export fixture's batches.meta.txt gives, so that
+# tests see them come from --data_dir and not from the built-in list.
+CIFAR10_EXPORT_NAMES = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog',
+                        'horse', 'ship', 'lorry']
+CIFAR10_EXPORT_TEST_IMAGES = 100
+
+
+def cifar_test_images(data_dir):
+  """uint8 [N, 32, 32, 3] images and labels of the fixture's test file."""
+  path = os.path.join(data_dir, 'cifar-10-batches-bin', 'test_batch.bin')
+  records = np.fromfile(path, np.uint8).reshape(-1, RECORD_BYTES)
+  images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+  return np.ascontiguousarray(images), records[:, 0].astype(np.int64)
+
+
+def write_raw_weights_checkpoint(train_dir, raw_class):
+  """A checkpoint with no moving averages whose weights always say raw_class."""
+  import tensorflow.compat.v1 as tf
+  from cifar10 import cifar10
+  with tf.Graph().as_default():
+    cifar10.inference(tf.zeros([1, 24, 24, 3]))
+    biases = [v for v in tf.global_variables()
+              if v.op.name == 'softmax_linear/biases'][0]
+    assign = tf.assign(biases, 100.0 * tf.one_hot(raw_class, 10))
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(assign)
+      tf.train.Saver().save(sess, os.path.join(str(train_dir), 'model.ckpt'),
+                            global_step=3)

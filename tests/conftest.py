@@ -12,6 +12,8 @@ import subprocess  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+import cifar_fixtures  # noqa: E402
+
 # Fuzz profiles (tests/test_fuzz_*.py). 'default' keeps the suite within
 # minutes and reproducible: derandomized, no example database, so CI sees the
 # same examples on every run. 'long' is the soak run behind the README's
@@ -107,7 +109,6 @@ def cifar_trained(tmp_path_factory):
   """A 250-step cifar10_train.py run on learnable data, then a one-off
   cifar10_eval.py --run_once: the suite's one trained CIFAR-10 checkpoint.
   Tests that train further copy train_dir first."""
-  import cifar_fixtures
   from cifar_fixtures import run_script
   root = tmp_path_factory.mktemp('cifar_trained')
   data_dir = cifar_fixtures.write_dataset(root / 'data', records_per_file=200)
@@ -126,11 +127,6 @@ def cifar_trained(tmp_path_factory):
               train=train, evaluation=evaluation)
 
 
-# Class names the CIFAR-10 export fixture's batches.meta.txt gives, so that
-# tests see them come from --data_dir and not from the built-in list.
-CIFAR10_EXPORT_NAMES = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog',
-                        'horse', 'ship', 'lorry']
-CIFAR10_EXPORT_TEST_IMAGES = 100
 
 
 @pytest.fixture(scope='session')
@@ -138,15 +134,14 @@ def cifar10_exported(tmp_path_factory):
   """Tiny learnable data, a 40-step cifar10_train.py checkpoint and its
   cifar10_export.py --tflite --quantize export, run as a user types them:
   dict(root, data_dir, train_dir, export_dir, export_stdout)."""
-  import cifar_fixtures
   from cifar_fixtures import run_script
   root = tmp_path_factory.mktemp('cifar10_exported')
   info = dict(root=root, data_dir=str(root / 'data'),
               train_dir=str(root / 'train'), export_dir=str(root / 'export'))
   cifar_fixtures.write_dataset(root / 'data',
-                               records_per_file=CIFAR10_EXPORT_TEST_IMAGES)
+                               records_per_file=cifar_fixtures.CIFAR10_EXPORT_TEST_IMAGES)
   (root / 'data' / 'cifar-10-batches-bin' / 'batches.meta.txt').write_text(
-      '\n'.join(CIFAR10_EXPORT_NAMES) + '\n\n')
+      '\n'.join(cifar_fixtures.CIFAR10_EXPORT_NAMES) + '\n\n')
   train = run_script([os.path.join('cifar10', 'cifar10_train.py'),
                       '--data_dir', info['data_dir'], '--train_dir',
                       info['train_dir'], '--max_steps', '40', '--batch_size',
@@ -165,3 +160,39 @@ def cifar10_exported(tmp_path_factory):
 def cifar10_export_dir(cifar10_exported):
   """The folder of the session's CIFAR-10 SavedModel (cifar10_exported)."""
   return cifar10_exported['export_dir']
+
+
+@contextlib.contextmanager
+def _headless_chromium(window_size):
+  """A Selenium driver of Debian's Chromium, headless, in a fresh profile,
+  with the background networking this machine's closed network refuses off."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from selenium import webdriver  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
+  chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+  chromedriver = shutil.which('chromedriver')
+  assert chromium and chromedriver, (
+      'Chromium is missing: apt-get install chromium chromium-driver')
+  profile = tempfile.mkdtemp(prefix='chromium-profile-')
+  options = webdriver.ChromeOptions()
+  options.binary_location = chromium
+  for argument in ['--headless', '--no-sandbox', '--disable-gpu',
+                   '--disable-dev-shm-usage', '--disable-quic',
+                   '--disable-background-networking',
+                   '--disable-component-update', '--disable-sync',
+                   '--no-first-run', '--window-size=%d,%d' % window_size,
+                   '--user-data-dir=' + profile]:
+    options.add_argument(argument)
+  driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+  try:
+    yield driver
+  finally:
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def headless_chromium():
+  """_headless_chromium(window_size): a context manager of a browser."""
+  return _headless_chromium

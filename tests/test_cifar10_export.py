@@ -12,21 +12,12 @@ import pytest
 
 import cifar_fixtures
 from cifar_fixtures import run_script
-import conftest
 
 EXPORT = os.path.join('cifar10', 'cifar10_export.py')
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
 REAL_DATA = os.path.join('scripts', 'cifar10_use_model_real_data.py')
-NAMES = conftest.CIFAR10_EXPORT_NAMES
-NUM_TEST = conftest.CIFAR10_EXPORT_TEST_IMAGES
-
-
-def cifar_test_images(data_dir):
-  """uint8 [N, 32, 32, 3] images and labels of the fixture's test file."""
-  path = os.path.join(data_dir, 'cifar-10-batches-bin', 'test_batch.bin')
-  records = np.fromfile(path, np.uint8).reshape(-1, cifar_fixtures.RECORD_BYTES)
-  images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-  return np.ascontiguousarray(images), records[:, 0].astype(np.int64)
+NAMES = cifar_fixtures.CIFAR10_EXPORT_NAMES
+NUM_TEST = cifar_fixtures.CIFAR10_EXPORT_TEST_IMAGES
 
 
 def checkpoint_probabilities(checkpoint_dir, pixels):
@@ -59,22 +50,6 @@ def checkpoint_local4(checkpoint_dir, pixels):
     with tf.Session() as sess:
       saver.restore(sess, tf.train.latest_checkpoint(checkpoint_dir))
       return sess.run(local4, {images: pixels})
-
-
-def write_raw_weights_checkpoint(train_dir, raw_class):
-  """A checkpoint with no moving averages whose weights always say raw_class."""
-  import tensorflow.compat.v1 as tf
-  from cifar10 import cifar10
-  with tf.Graph().as_default():
-    cifar10.inference(tf.zeros([1, 24, 24, 3]))
-    biases = [v for v in tf.global_variables()
-              if v.op.name == 'softmax_linear/biases'][0]
-    assign = tf.assign(biases, 100.0 * tf.one_hot(raw_class, 10))
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      sess.run(assign)
-      tf.train.Saver().save(sess, os.path.join(str(train_dir), 'model.ckpt'),
-                            global_step=3)
 
 
 @pytest.fixture
@@ -141,7 +116,7 @@ def test_export_writes_the_files_and_no_variables_or_leftovers(model):
 
 
 def test_saved_model_in_a_fresh_process_matches_the_checkpoint(model, tmp_path):
-  images, _ = cifar_test_images(model['data_dir'])
+  images, _ = cifar_fixtures.cifar_test_images(model['data_dir'])
   pixels = images[:20].astype(np.float32)
   np.save(str(tmp_path / 'pixels.npy'), pixels)
   script = tmp_path / 'load.py'
@@ -196,7 +171,7 @@ def test_accuracy_equals_cifar10_eval_through_the_real_data_script(model,
   figures = json.loads((tmp_path / 'figures.json').read_text())
   # The SavedModel's accuracy, computed here, is cifar10_eval.py's.
   import tensorflow as tf
-  images, labels = cifar_test_images(model['data_dir'])
+  images, labels = cifar_fixtures.cifar_test_images(model['data_dir'])
   loaded = tf.saved_model.load(model['export_dir'])
   classes = loaded.signatures['predict_images'](
       images=tf.constant(images.astype(np.float32)))['classes'].numpy()
@@ -220,7 +195,7 @@ def test_accuracy_equals_cifar10_eval_through_the_real_data_script(model,
 @pytest.mark.filterwarnings('ignore:.*tf.lite.Interpreter is deprecated')
 def test_tflite_files_agree_with_the_saved_model(model):
   import tensorflow as tf
-  images, _ = cifar_test_images(model['data_dir'])
+  images, _ = cifar_fixtures.cifar_test_images(model['data_dir'])
   pixels = images.astype(np.float32)
   loaded = tf.saved_model.load(model['export_dir'])
   reference = loaded.signatures['predict_images'](
@@ -295,7 +270,7 @@ def test_overwrite_replaces_whole_and_raw_weights_are_used(tmp_path):
   import tensorflow as tf
   from cifar10 import cifar10_export
   from tutorials_common.errors import UsageError
-  write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
+  cifar_fixtures.write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
   checkpoint = os.path.join(str(tmp_path / 'train'), 'model.ckpt-3')
   (tmp_path / 'model').mkdir()
   (tmp_path / 'model' / 'old.txt').write_text('old export')

@@ -8,9 +8,6 @@ import pytest
 
 import cifar_fixtures
 from cifar_fixtures import run_script
-from test_cifar10_export import NAMES
-from test_cifar10_export import cifar_test_images
-from test_cifar10_export import write_raw_weights_checkpoint
 
 PREDICT = os.path.join('cifar10', 'cifar10_predict.py')
 LINE = re.compile(r'^(.+): ((?:[a-z]+ [\d.]+)(?:, [a-z]+ [\d.]+)*)$', re.M)
@@ -59,7 +56,7 @@ def write_images(folder, images):
 def test_predict_prints_the_saved_model_classes_and_skips_bad_files(model,
                                                                       tmp_path):
   import tensorflow as tf
-  images, _ = cifar_test_images(model['data_dir'])
+  images, _ = cifar_fixtures.cifar_test_images(model['data_dir'])
   folder = tmp_path / 'pictures'
   files = write_images(folder, images)
   chart = tmp_path / 'chart.png'
@@ -79,7 +76,7 @@ def test_predict_prints_the_saved_model_classes_and_skips_bad_files(model,
   for (_, printed), p in zip(lines, probabilities):
     top = np.argsort(-p)[:2]
     pairs = [pair.split(' ') for pair in printed.split(', ')]
-    assert [name for name, _ in pairs] == [NAMES[i] for i in top]
+    assert [name for name, _ in pairs] == [cifar_fixtures.CIFAR10_EXPORT_NAMES[i] for i in top]
     assert [float(v) for _, v in pairs] == pytest.approx(p[top], abs=6e-4)
   # The grey picture is classified as its grey level in all three channels.
   grey = tf.io.decode_png(files['c_grey.png'], channels=3)
@@ -127,7 +124,7 @@ def test_no_readable_image_fails_naming_each_file(model, tmp_path,
 def test_raw_weights_checkpoint_is_used_and_said_once(tmp_path,
                                                       run_in_process):
   import tensorflow as tf
-  write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
+  cifar_fixtures.write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
   picture = tmp_path / 'picture.png'
   picture.write_bytes(tf.io.encode_png(
       np.full([40, 20, 3], 200, np.uint8)).numpy())
@@ -162,7 +159,7 @@ def test_a_batch_of_images_is_one_session_run(model):
   import tensorflow as tf
   from cifar10 import cifar10_predict
   from cifar10 import trained_model
-  images, _ = cifar_test_images(model['data_dir'])
+  images, _ = cifar_fixtures.cifar_test_images(model['data_dir'])
   encoded = [tf.io.encode_png(image).numpy() for image in images]
   predictor = cifar10_predict.Predictor(
       trained_model.require_checkpoint(model['train_dir']))

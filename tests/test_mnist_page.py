@@ -3,40 +3,19 @@
 Needs Debian's chromium and chromium-driver (`.ci/run` installs them) and the
 selenium package (the `test` extra).
 """
-import shutil
-import tempfile
 import threading
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-CHROMEDRIVER = shutil.which('chromedriver')
 
 
 @pytest.fixture(scope='module')
-def browser():
-  assert CHROMIUM and CHROMEDRIVER, (
-      'Chromium is missing: apt-get install chromium chromium-driver')
-  profile = tempfile.mkdtemp(prefix='chromium-profile-')
-  options = webdriver.ChromeOptions()
-  options.binary_location = CHROMIUM
-  for argument in ['--headless', '--no-sandbox', '--disable-gpu',
-                   '--disable-quic', '--no-first-run',
-                   '--disable-background-networking',
-                   '--disable-component-update', '--disable-sync',
-                   '--window-size=1000,1200', '--user-data-dir=' + profile]:
-    options.add_argument(argument)
-  driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-  try:
+def browser(headless_chromium):
+  with headless_chromium((1000, 1200)) as driver:
     yield driver
-  finally:
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -30,14 +29,10 @@ NOTEBOOK_EXTRA = "the notebook extra is not installed: pip install -e '.[noteboo
 for _module in ('jupyterlab', 'notebook', 'anywidget', 'ipywidgets',
                 'ipykernel', 'matplotlib'):
   pytest.importorskip(_module, reason=NOTEBOOK_EXTRA)
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-CHROMEDRIVER = shutil.which('chromedriver')
 TOKEN = 'notebook-test-token'
 NAME = 'mnist_deep.ipynb'
 
@@ -49,25 +44,9 @@ def _free_port():
 
 
 @pytest.fixture
-def browser():
-  assert CHROMIUM and CHROMEDRIVER, (
-      'Chromium is missing: apt-get install chromium chromium-driver')
-  profile = tempfile.mkdtemp(prefix='chromium-profile-')
-  options = webdriver.ChromeOptions()
-  options.binary_location = CHROMIUM
-  for argument in ['--headless', '--no-sandbox', '--disable-gpu',
-                   '--disable-dev-shm-usage', '--disable-quic',
-                   '--disable-background-networking',
-                   '--disable-component-update', '--disable-sync',
-                   '--no-first-run', '--window-size=1280,1000',
-                   '--user-data-dir=' + profile]:
-    options.add_argument(argument)
-  driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-  try:
+def browser(headless_chromium):
+  with headless_chromium((1280, 1000)) as driver:
     yield driver
-  finally:
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _start_server(program, root, env):

@@ -1,10 +1,10 @@
 """Tests of image retraining (image_retraining/: retrain.py, label_image.py etc.)."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from cifar_fixtures import run_retraining
 import tensorflow as tf
 
 from image_retraining import bottlenecks, features, split
@@ -50,13 +50,6 @@ def write_folders(root, per_class=30, colours=COLOURS, seed=0):
       with open(os.path.join(root, name, 'img%03d.%s' % (i, ext)), 'wb') as f:
         f.write(data.numpy())
   return str(root)
-
-
-def run_script(name, *args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  return subprocess.run([sys.executable, os.path.join(ROOT, 'image_retraining', name)] +
-                        [str(a) for a in args], capture_output=True, text=True,
-                        env=env, timeout=300)
 
 
 # ---- hash split ----
@@ -219,7 +212,7 @@ def retrained(tmp_path_factory, extractor_dir):
           root / 'labels.txt', '--how_many_training_steps', 300,
           '--learning_rate', 0.5, '--train_batch_size', 32,
           '--eval_step_interval', 100, '--print_misclassified_test_images']
-  first = run_script('retrain.py', *args)
+  first = run_retraining('retrain.py', *args)
   assert first.returncode == 0, first.stderr
   return dict(root=root, image_dir=image_dir, first=first, args=args)
 
@@ -255,7 +248,7 @@ def test_label_image_in_fresh_process(retrained, tmp_path):
   path = tmp_path / 'query.png'
   path.write_bytes(tf.io.encode_png(_image((0, 1, 0), rng, size=20)).numpy())
   root = retrained['root']
-  result = run_script('label_image.py', '--image', path, '--saved_model_dir',
+  result = run_retraining('label_image.py', '--image', path, '--saved_model_dir',
                       root / 'model', '--labels', root / 'labels.txt')
   assert result.returncode == 0, result.stderr
   lines = result.stdout.strip().splitlines()

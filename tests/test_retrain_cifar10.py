@@ -8,7 +8,7 @@ import tensorflow.compat.v1 as tf1
 
 from image_retraining import export_cifar10_features, features
 from image_retraining.errors import RetrainError
-from test_retrain import run_script
+from cifar_fixtures import run_retraining
 
 
 @pytest.fixture(scope='module')
@@ -53,7 +53,7 @@ def _reference_local4(shadow, images24):
 def test_export_uses_shadow_values_and_is_a_feature_extractor(checkpoint,
                                                                tmp_path):
   export_dir = str(tmp_path / 'features')
-  result = run_script('export_cifar10_features.py', '--checkpoint_dir',
+  result = run_retraining('export_cifar10_features.py', '--checkpoint_dir',
                       checkpoint['train_dir'], '--export_dir', export_dir)
   assert result.returncode == 0, result.stderr
   extractor = features.FeatureExtractor(export_dir)
@@ -116,7 +116,7 @@ def test_cifar10_to_folders_selects_classes_and_counts(tmp_path):
   bins = tmp_path / 'data' / 'cifar-10-batches-bin'
   bins.mkdir(parents=True)
   records = _write_cifar(bins / 'data_batch_1.bin', [5, 6, 5, 0, 5, 6, 9])
-  result = run_script('cifar10_to_folders.py', '--data_dir', tmp_path / 'data',
+  result = run_retraining('cifar10_to_folders.py', '--data_dir', tmp_path / 'data',
                       '--output_dir', tmp_path / 'out', '--classes', 'dog,6',
                       '--per_class', 2, '--files', 'data_batch_1')
   assert result.returncode == 0, result.stderr
