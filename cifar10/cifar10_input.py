@@ -323,8 +323,11 @@ def distorted_inputs(data_dir, batch_size,
     min_fraction_of_examples_in_queue = 0.4
     min_queue_examples = int(NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN *
                              min_fraction_of_examples_in_queue)
+    # The tutorial's line, which its text quotes; read a batch at a time, the
+    # queue fills in seconds, and the second line says so.
     print('Filling queue with %d CIFAR images before starting to train. '
           'This will take a few minutes.' % min_queue_examples)
+    print('(Reading a batch of records at a time, that takes seconds here.)')
 
     images, label_batch = tf.train.shuffle_batch(
         [float_images, labels],

@@ -41,7 +41,8 @@ def _events(log_dir):
 def test_training_drives_the_loss_down_and_eval_above_chance(cifar_trained):
   out = cifar_trained['train'].stdout
   assert ('Filling queue with 20000 CIFAR images before starting to train. '
-          'This will take a few minutes.') in out
+          'This will take a few minutes.\n(Reading a batch of records at a '
+          'time, that takes seconds here.)\n') in out
   steps = [(int(s), float(l)) for s, l, _, _ in STEP_LINE.findall(out)]
   assert [s for s, _ in steps] == list(range(10, 251, 10))
   assert steps[-1][1] < steps[0][1] - 1.0
