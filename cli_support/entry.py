@@ -144,7 +144,7 @@ def _adopt_command_flags(before, module_name):
   """Makes the flags define_flags added key flags of the main module.
 
   absl's --help lists only the main module's key flags: a flag defined in a
-  shared module (cifar10.define_flags) would be missing, and under a console
+  shared module (cifar10_flags.define_flags) would be missing, and under a console
   script, whose main module is the generated wrapper, every flag would be.
   """
   for name in list(FLAGS):
