@@ -30,6 +30,7 @@ import tensorflow.compat.v1 as tf
 
 from mnist_cnn import input_data
 from tutorials_common import checkpoints
+from tutorials_common import interrupts
 from mnist_cnn import model as mnist_model
 
 FLAGS = flags.FLAGS
@@ -113,33 +114,45 @@ def train(data, run_dir):
     trained_examples = 0
     start = time.time()
     accuracy = None
-    while step < FLAGS.steps:
-      if position + FLAGS.batch_size > num_train:
-        order, position = rng.permutation(num_train), 0
-      batch = order[position:position + FLAGS.batch_size]
-      position += FLAGS.batch_size
-      _, train_loss, train_correct = sess.run(
-          [model.train_op, model.loss, model.correct],
-          {model.x: data.train.images[batch],
-           model.labels: data.train.labels[batch],
-           model.keep_prob: FLAGS.keep_prob})
-      step += 1  # train_op increments the global step once.
-      trained_examples += len(batch)
-      if step % 100 == 0 or step == FLAGS.steps:
-        _scalars(train_writer, step, loss=train_loss,
-                 accuracy=train_correct / len(batch))
-      if step % FLAGS.eval_every == 0 or step == FLAGS.steps:
-        test_loss, accuracy = mnist_model.evaluate(
-            sess, model, data.test.images, data.test.labels)
-        print('Step: %d, Loss: %f, Accuracy: %f' % (step, test_loss, accuracy))
-        sys.stdout.flush()
-        _scalars(test_writer, step, loss=test_loss, accuracy=accuracy)
-        train_writer.add_summary(sess.run(histograms), step)
-      if step % FLAGS.checkpoint_every == 0 or step == FLAGS.steps:
-        saver.save(sess, checkpoint_path, global_step=step)
+    interrupted = None
+    with interrupts.StopRequests() as stop:
+      while step < FLAGS.steps and not stop.requested:
+        if position + FLAGS.batch_size > num_train:
+          order, position = rng.permutation(num_train), 0
+        batch = order[position:position + FLAGS.batch_size]
+        position += FLAGS.batch_size
+        _, train_loss, train_correct = sess.run(
+            [model.train_op, model.loss, model.correct],
+            {model.x: data.train.images[batch],
+             model.labels: data.train.labels[batch],
+             model.keep_prob: FLAGS.keep_prob})
+        step += 1  # train_op increments the global step once.
+        trained_examples += len(batch)
+        if step % 100 == 0 or step == FLAGS.steps:
+          _scalars(train_writer, step, loss=train_loss,
+                   accuracy=train_correct / len(batch))
+        if step % FLAGS.eval_every == 0 or step == FLAGS.steps:
+          test_loss, accuracy = mnist_model.evaluate(
+              sess, model, data.test.images, data.test.labels)
+          print('Step: %d, Loss: %f, Accuracy: %f' %
+                (step, test_loss, accuracy))
+          sys.stdout.flush()
+          _scalars(test_writer, step, loss=test_loss, accuracy=accuracy)
+          train_writer.add_summary(sess.run(histograms), step)
+        if step % FLAGS.checkpoint_every == 0 or step == FLAGS.steps:
+          saver.save(sess, checkpoint_path, global_step=step)
+      if stop.requested:
+        # Ctrl-C or SIGTERM between two steps: keep the steps since the last
+        # checkpoint.
+        with stop.saving():
+          saved = saver.save(sess, checkpoint_path, global_step=step)
+        interrupted = interrupts.Interrupted(
+            stop.signal_number, interrupts.resume_message(step, saved))
     elapsed = time.time() - start
   train_writer.close()
   test_writer.close()
+  if interrupted:
+    raise interrupted
   return accuracy, trained_examples / elapsed if elapsed else 0.0
 
 

@@ -8,6 +8,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import cifar_fixtures
+import mnist_fixtures
 from tutorials_common import interrupts
 
 
@@ -55,6 +56,37 @@ def test_interrupted_training_saves_its_step_and_says_how_to_resume(
   assert trainer.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[number]
   assert 'Traceback' not in err and err.strip() == '', err
   latest = tf.train.latest_checkpoint(train_dir)
+  step = tf.train.load_variable(latest, 'global_step')
+  assert step >= 10
+  assert rest.strip().splitlines()[-1] == (
+      'Interrupted at step %d; checkpoint saved to %s; run the same command '
+      'to resume.' % (step, latest))
+
+
+def test_interrupted_mnist_training_saves_its_step(tmp_path):
+  data_dir = mnist_fixtures.write_mnist(tmp_path / 'data', 200, 50)
+  checkpoint_dir = str(tmp_path / 'checkpoints')
+  trainer = subprocess.Popen(
+      [sys.executable, os.path.join('mnist_cnn', 'mnist_deep.py'),
+       '--data_dir', data_dir, '--checkpoint_dir', checkpoint_dir,
+       '--log_dir', str(tmp_path / 'logs'), '--steps', '100000',
+       '--eval_every', '5', '--checkpoint_every', '100000'],
+      cwd=cifar_fixtures.REPO_ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ, PYTHONUNBUFFERED='1'))
+  try:
+    out = ''
+    while 'Step: 10,' not in out:
+      line = trainer.stdout.readline()
+      assert line, trainer.stderr.read()
+      out += line
+    trainer.send_signal(signal.SIGINT)
+    rest, err = trainer.communicate(timeout=120)
+  finally:
+    if trainer.poll() is None:
+      trainer.kill()
+  assert trainer.returncode == 130 and 'Traceback' not in err, err
+  latest = tf.train.latest_checkpoint(checkpoint_dir)
   step = tf.train.load_variable(latest, 'global_step')
   assert step >= 10
   assert rest.strip().splitlines()[-1] == (
