@@ -28,22 +28,17 @@ def test_a_signal_is_a_stop_request_and_the_save_is_not_cut_short(number):
       signal.SIGINT: 130, signal.SIGTERM: 143}[number]
 
 
-@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_training_saves_its_step_and_says_how_to_resume(
-    tmp_path, number):
-  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=20)
-  train_dir = str(tmp_path / 'train')
+def _interrupt_after(command, started_line, number):
+  """Runs command (a script and its flags) as a user does, sends it signal
+  number once it printed started_line and once more straight after, and
+  returns (returncode, the rest of its stdout, its stderr)."""
   trainer = subprocess.Popen(
-      [sys.executable, os.path.join('cifar10', 'cifar10_train.py'),
-       '--data_dir', data_dir, '--train_dir', train_dir, '--batch_size', '8',
-       '--max_steps', '100000', '--log_frequency', '5',
-       '--save_checkpoint_secs', '100000'],
-      cwd=cifar_fixtures.REPO_ROOT, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True,
+      [sys.executable] + command, cwd=cifar_fixtures.REPO_ROOT,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ, PYTHONUNBUFFERED='1'))
   try:
     out = ''
-    while ': step 10,' not in out:
+    while started_line not in out:
       line = trainer.stdout.readline()
       assert line, trainer.stderr.read()
       out += line
@@ -53,42 +48,41 @@ def test_interrupted_training_saves_its_step_and_says_how_to_resume(
   finally:
     if trainer.poll() is None:
       trainer.kill()
-  assert trainer.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[number]
-  assert 'Traceback' not in err and err.strip() == '', err
-  latest = tf.train.latest_checkpoint(train_dir)
+  return trainer.returncode, rest, err
+
+
+def _assert_saved_and_said(checkpoint_dir, rest, at_least):
+  latest = tf.train.latest_checkpoint(checkpoint_dir)
   step = tf.train.load_variable(latest, 'global_step')
-  assert step >= 10
+  assert step >= at_least
   assert rest.strip().splitlines()[-1] == (
       'Interrupted at step %d; checkpoint saved to %s; run the same command '
       'to resume.' % (step, latest))
+
+
+@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_training_saves_its_step_and_says_how_to_resume(
+    tmp_path, number):
+  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=20)
+  train_dir = str(tmp_path / 'train')
+  returncode, rest, err = _interrupt_after(
+      [os.path.join('cifar10', 'cifar10_train.py'), '--data_dir', data_dir,
+       '--train_dir', train_dir, '--batch_size', '8', '--max_steps', '100000',
+       '--log_frequency', '5', '--save_checkpoint_secs', '100000'],
+      ': step 10,', number)
+  assert returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[number]
+  assert 'Traceback' not in err and err.strip() == '', err
+  _assert_saved_and_said(train_dir, rest, 10)
 
 
 def test_interrupted_mnist_training_saves_its_step(tmp_path):
   data_dir = mnist_fixtures.write_mnist(tmp_path / 'data', 200, 50)
   checkpoint_dir = str(tmp_path / 'checkpoints')
-  trainer = subprocess.Popen(
-      [sys.executable, os.path.join('mnist_cnn', 'mnist_deep.py'),
-       '--data_dir', data_dir, '--checkpoint_dir', checkpoint_dir,
-       '--log_dir', str(tmp_path / 'logs'), '--steps', '100000',
-       '--eval_every', '5', '--checkpoint_every', '100000'],
-      cwd=cifar_fixtures.REPO_ROOT, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True,
-      env=dict(os.environ, PYTHONUNBUFFERED='1'))
-  try:
-    out = ''
-    while 'Step: 10,' not in out:
-      line = trainer.stdout.readline()
-      assert line, trainer.stderr.read()
-      out += line
-    trainer.send_signal(signal.SIGINT)
-    rest, err = trainer.communicate(timeout=120)
-  finally:
-    if trainer.poll() is None:
-      trainer.kill()
-  assert trainer.returncode == 130 and 'Traceback' not in err, err
-  latest = tf.train.latest_checkpoint(checkpoint_dir)
-  step = tf.train.load_variable(latest, 'global_step')
-  assert step >= 10
-  assert rest.strip().splitlines()[-1] == (
-      'Interrupted at step %d; checkpoint saved to %s; run the same command '
-      'to resume.' % (step, latest))
+  returncode, rest, err = _interrupt_after(
+      [os.path.join('mnist_cnn', 'mnist_deep.py'), '--data_dir', data_dir,
+       '--checkpoint_dir', checkpoint_dir, '--log_dir', str(tmp_path / 'logs'),
+       '--steps', '100000', '--eval_every', '5',
+       '--checkpoint_every', '100000'],
+      'Step: 10,', signal.SIGINT)
+  assert returncode == 130 and 'Traceback' not in err, err
+  _assert_saved_and_said(checkpoint_dir, rest, 10)
