@@ -2,6 +2,8 @@
 
     pip install -e .            # the tutorials and their console scripts
     pip install -e '.[test]'    # plus what the test suite needs
+    pip install -e '.[charts]'  # matplotlib, for --chart and plot_curves.py
+    pip install -e '.[notebook]'  # JupyterLab, Notebook 7, the widgets
 """
 from setuptools import find_packages, setup
 
@@ -29,7 +31,11 @@ setup(
         # hypothesis generates the inputs of the fuzz tests; pytest-xdist runs
         # the suite on every core (1.6x on 2 cores: README, Tests).
         'test': ['pytest>=7', 'pytest-xdist>=3', 'selenium>=4.10',
-                 'hypothesis>=6.100'],
+                 'hypothesis>=6.100', 'matplotlib>=3.5'],
+        # The pictures: mnist_predict/cifar10_predict --chart and
+        # scripts/plot_curves.py. An extra, not a dependency: nothing else
+        # draws, and matplotlib with Pillow and its fonts is ~40 MB.
+        'charts': ['matplotlib>=3.5'],
         'hub': ['tensorflow_hub'],
         'torch': ['torch'],
         # The notebooks (notebooks/*.ipynb), their DrawDigit widget

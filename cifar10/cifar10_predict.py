@@ -14,8 +14,9 @@ line per image, the --top_k most probable classes:
 
   cat.jpg: cat 0.712, dog 0.201, frog 0.035
 
---chart=FILE.png draws each image beside a bar chart of its ten
-probabilities (bars 0-9 in class order, the most probable in orange).
+--chart=FILE.png (or .svg) draws each image beside a bar chart of its ten
+probabilities named by class, the most probable in orange (matplotlib: pip
+install -e '.[charts]').
 
 Images go through the network --batch_size at a time. A file that cannot be
 read as an image is named on stderr and skipped; the command fails (status 2)
@@ -29,7 +30,7 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
-from cli_support import charts
+from tutorials_common import plots
 from tutorials_common.errors import UsageError
 from tutorials_common.errors import one_line
 from absl import flags
@@ -43,7 +44,6 @@ FLAGS = flags.FLAGS
 
 # The chart shows at most this many images (one row each).
 MAX_CHART_ROWS = 50
-THUMBNAIL_ZOOM = 4
 
 
 def define_flags():
@@ -67,7 +67,8 @@ def define_flags():
                        'cifar10_eval.py --eval_flip does.')
   flags.DEFINE_string('chart', None,
                       'Write a bar chart of the probabilities, one row per '
-                      'image (the first %d), to this PNG file (path). '
+                      'image (the first %d), to this PNG or SVG file (path; '
+                      'needs matplotlib). '
                       'Default: no chart.' % MAX_CHART_ROWS)
 
 
@@ -146,24 +147,12 @@ def describe(probabilities, names, top_k):
   return ', '.join('%s %.3f' % (names[i], probabilities[i]) for i in order)
 
 
-def chart_picture(rows):
-  """An RGB picture: per (pixels [32, 32, 3], probabilities) row, the image
-  enlarged beside the bar chart of its ten probabilities (charts.bar_chart,
-  as mnist_predict draws)."""
-  gap = 6
-  blocks = []
-  for pixels, probabilities in rows:
-    bars = charts.bar_chart(probabilities)
-    thumbnail = np.kron(np.clip(np.round(pixels), 0, 255).astype(np.uint8),
-                        np.ones((THUMBNAIL_ZOOM, THUMBNAIL_ZOOM, 1), np.uint8))
-    height = max(bars.shape[0], thumbnail.shape[0])
-    block = np.full((height + gap, gap + thumbnail.shape[1] + bars.shape[1], 3),
-                    255, np.uint8)
-    block[gap:gap + thumbnail.shape[0], gap:gap + thumbnail.shape[1]] = thumbnail
-    block[height - bars.shape[0] + gap:height + gap,
-          gap + thumbnail.shape[1]:] = bars
-    blocks.append(block)
-  return charts.encode_png(np.concatenate(blocks, axis=0))
+def chart_figure(rows, names):
+  """The --chart figure: per (path, pixels [32, 32, 3], probabilities) row,
+  the picture as the network saw it beside its bars named by class."""
+  return plots.prediction_figure(
+      [(pixels, probabilities, os.path.basename(path))
+       for path, pixels, probabilities in rows], names)
 
 
 def main(argv):
@@ -171,9 +160,9 @@ def main(argv):
   if not arguments:
     raise NoImagesError('give at least one image file or folder to classify, '
                         'e.g. cifar10_predict --checkpoint_dir=DIR cat.jpg')
-  if FLAGS.chart and not os.path.isdir(os.path.dirname(FLAGS.chart) or '.'):
-    raise UsageError('cannot write the chart to %s: its folder does not '
-                     'exist.' % FLAGS.chart)
+  if FLAGS.chart:
+    plots.check_chart_path(FLAGS.chart)
+    plots.require_matplotlib()
   names, _ = trained_model.class_names(FLAGS.data_dir)
   checkpoint_path = trained_model.require_checkpoint(FLAGS.checkpoint_dir)
   paths, problems = image_paths(arguments)
@@ -211,7 +200,7 @@ def main(argv):
       print('%s: %s' % (path, describe(probabilities[row], names,
                                        FLAGS.top_k)))
       if FLAGS.chart and len(chart_rows) < MAX_CHART_ROWS:
-        chart_rows.append((pixels[row], probabilities[row]))
+        chart_rows.append((path, pixels[row], probabilities[row]))
       row += 1
       classified += 1
     sys.stdout.flush()
@@ -219,12 +208,7 @@ def main(argv):
     raise NoImagesError('none of the %d file(s) could be read as an image.'
                         % skipped)
   if FLAGS.chart:
-    try:
-      with open(FLAGS.chart, 'wb') as f:
-        f.write(chart_picture(chart_rows))
-    except (IOError, OSError) as e:
-      raise UsageError('cannot write the chart to %s: %s' %
-                       (FLAGS.chart, e.strerror or e))
+    plots.save_figure(chart_figure(chart_rows, names), FLAGS.chart)
     print('Bar chart written to %s' % FLAGS.chart)
   if skipped:
     sys.stderr.write('cifar10_predict: classified %d image(s), skipped %d.\n'

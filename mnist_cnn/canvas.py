@@ -36,8 +36,8 @@ except ImportError as e:  # pragma: no cover - depends on the install
       "mnist_cnn.canvas needs the notebook extra: pip install -e "
       "'.[notebook]' (%s)" % e)
 
-from cli_support import charts
 from mnist_cnn import images
+from tutorials_common import images as common_images
 from mnist_cnn import model as mnist_model
 from tutorials_common.errors import one_line
 
@@ -52,7 +52,7 @@ def _data_url(pixels):
   if pixels.dtype != np.uint8:
     pixels = np.clip(np.round(pixels * 255), 0, 255).astype(np.uint8)
   return 'data:image/png;base64,' + base64.b64encode(
-      charts.encode_png(pixels)).decode('ascii')
+      common_images.encode_png(pixels)).decode('ascii')
 
 
 def checkpoint_predictor(checkpoint_dir):

@@ -24,13 +24,13 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
-from cli_support import charts
 from tutorials_common.errors import UsageError
 from tutorials_common.errors import one_line
 from absl import flags
 import numpy as np
 
 from mnist_cnn import images
+from tutorials_common import images as common_images
 from mnist_cnn import model as mnist_model
 
 FLAGS = flags.FLAGS
@@ -248,7 +248,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     try:
       probabilities, before, after = mnist_model.look_at(
           self.server.sess, self.server.model, digit)
-      maps_png = charts.encode_png(images.feature_map_grid(before, after))
+      maps_png = common_images.encode_png(images.feature_map_grid(before, after))
     except Exception as e:  # pylint: disable=broad-except
       # The client gets one line; the server's log keeps the whole story.
       self.log_error('prediction failed: %r', e)

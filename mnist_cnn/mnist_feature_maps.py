@@ -14,10 +14,11 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
-from cli_support import charts
 from absl import flags
 
 from mnist_cnn import images
+from tutorials_common import files
+from tutorials_common import images as common_images
 from mnist_cnn import model as mnist_model
 
 FLAGS = flags.FLAGS
@@ -37,9 +38,8 @@ def main(argv=None):  # pylint: disable=unused-argument
   digit = images.to_mnist(images.decode_image_file(FLAGS.image))
   sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
   _, before, after = mnist_model.look_at(sess, model, digit)
-  with open(FLAGS.output, 'wb') as f:
-    f.write(charts.encode_png(images.feature_map_grid(before, after,
-                                                      FLAGS.zoom)))
+  files.write_atomically(FLAGS.output, common_images.encode_png(
+      images.feature_map_grid(before, after, FLAGS.zoom)))
   print('Feature maps written to %s' % FLAGS.output)
 
 

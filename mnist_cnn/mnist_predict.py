@@ -5,7 +5,8 @@
 Takes a PNG, JPEG, GIF, BMP or WebP of any size, dark-on-light or
 light-on-dark, makes it look like an MNIST digit (cropped, 20x20, centred by
 mass in 28x28), prints the 10 probabilities and the predicted digit, and
-writes a bar chart of the probabilities to --chart (PNG). A model trained
+writes the prepared digit beside a bar chart of its probabilities to --chart
+(PNG or SVG; matplotlib: pip install -e '.[charts]'). A model trained
 with the tutorial's schedule reads clear hand-drawn digits (the README has
 its accuracy); most of a run is starting TensorFlow.
 """
@@ -17,13 +18,14 @@ if __package__ in (None, ''):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
-from cli_support import charts
 from absl import flags
 
 from mnist_cnn import images
+from tutorials_common import plots
 from mnist_cnn import model as mnist_model
 
 FLAGS = flags.FLAGS
+DIGITS = [str(digit) for digit in range(10)]
 
 
 def define_flags():
@@ -31,20 +33,28 @@ def define_flags():
   flags.DEFINE_string('checkpoint_dir', '/tmp/mnist_checkpoints',
                       'Folder with the trained checkpoints.')
   flags.DEFINE_string('chart', 'probabilities.png',
-                      'Where to write the bar chart (PNG path).')
+                      'Where to write the bar chart (PNG or SVG path; '
+                      'needs matplotlib). An empty value: no chart.')
   flags.mark_flag_as_required('image')
 
 
 def main(argv=None):  # pylint: disable=unused-argument
+  if FLAGS.chart:
+    plots.check_chart_path(FLAGS.chart)
+    plots.require_matplotlib()
   digit = images.to_mnist(images.decode_image_file(FLAGS.image))
   sess, model = mnist_model.restore(FLAGS.checkpoint_dir)
   probabilities, _, _ = mnist_model.look_at(sess, model, digit)
   for label, p in enumerate(probabilities):
     print('%d: %.4f' % (label, p))
   print('Prediction: %d' % probabilities.argmax())
-  with open(FLAGS.chart, 'wb') as f:
-    f.write(charts.encode_png(charts.bar_chart(probabilities)))
-  print('Bar chart written to %s' % FLAGS.chart)
+  if FLAGS.chart:
+    figure = plots.prediction_figure(
+        [(digit.reshape(28, 28), probabilities,
+          'the digit as the network sees it (28x28)')],
+        DIGITS)
+    plots.save_figure(figure, FLAGS.chart)
+    print('Bar chart written to %s' % FLAGS.chart)
 
 
 def run():

@@ -6,7 +6,7 @@
 Each argument is LABEL=CSV, a curve written by scripts/cifar10_real_data.py
 (columns step, minutes, precision, ...). The picture is drawn with
 matplotlib, as PNG or SVG by the extension of --output. matplotlib comes with
-the notebook extra: pip install -e '.[notebook]'.
+the charts (and the notebook) extra: pip install -e '.[charts]'.
 """
 import argparse
 import csv
@@ -16,7 +16,7 @@ import sys
 COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd']
 TARGET = 0.86  # The tutorial's published precision @ 1.
 FORMATS = ('.png', '.svg')
-INSTALL_HINT = ("matplotlib is not installed: pip install -e '.[notebook]' "
+INSTALL_HINT = ("matplotlib is not installed: pip install -e '.[charts]' "
                 "(or pip install matplotlib)")
 
 

@@ -176,7 +176,8 @@ def test_accuracy_equals_cifar10_eval_through_the_real_data_script(model,
   classes = loaded.signatures['predict_images'](
       images=tf.constant(images.astype(np.float32)))['classes'].numpy()
   accuracy = float((classes == labels).mean())
-  assert 0.1 < figures['eval_precision'] < 1.0
+  # A tiny fixture can score 1.0; what must hold is that the four figures agree.
+  assert 0.1 < figures['eval_precision'] <= 1.0
   assert accuracy == pytest.approx(figures['eval_precision'], abs=1e-6)
   assert figures['saved_model_precision'] == pytest.approx(accuracy, abs=1e-9)
   assert figures['serving_default_precision'] == pytest.approx(accuracy,

@@ -15,7 +15,7 @@ from cifar_fixtures import run_script
 
 matplotlib = pytest.importorskip(
     'matplotlib', reason="matplotlib is in the notebook extra, not installed: "
-    "pip install -e '.[notebook]'")
+    "pip install -e '.[charts]'")
 
 SCRIPT = os.path.join('scripts', 'plot_curves.py')
 
@@ -83,6 +83,6 @@ def test_without_matplotlib_it_says_how_to_install_it(tmp_path, curves,
     runpy.run_path(os.path.join(REPO_ROOT, SCRIPT), run_name='__main__')
   message = str(exit_info.value.code)
   assert message.startswith('plot_curves: error: matplotlib is not installed')
-  assert "pip install -e '.[notebook]'" in message
+  assert "pip install -e '.[charts]'" in message
   assert len(message.splitlines()) == 1
   assert not (tmp_path / 'p.png').exists()

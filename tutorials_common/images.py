@@ -7,7 +7,8 @@ frame), BMP and WebP, everything TensorFlow's decode_image reads. Grey-scale
 becomes RGB and an alpha channel is dropped, so the result is always uint8
 [H, W, 3]. Each caller resizes as it needs; `resize_for_cifar10` is the one
 resize rule of the CIFAR-10 network (cifar10_predict, cifar10_export and the
-feature-vector signature retraining uses).
+feature-vector signature retraining uses). `encode_png` is the way back:
+pixels to PNG bytes (the feature-map pictures, the draw page's images).
 """
 import numpy as np
 import tensorflow as tf
@@ -78,3 +79,14 @@ def resize_for_cifar10(pixels):
                             [CIFAR10_SIZE, CIFAR10_SIZE], method='bilinear',
                             antialias=True)
   return tf.clip_by_value(resized, 0.0, 255.0)
+
+
+def encode_png(pixels):
+  """PNG bytes of a uint8 HxW (grey) or HxWx3 (colour) array."""
+  pixels = np.asarray(pixels, np.uint8)
+  if pixels.ndim == 2:
+    pixels = pixels[:, :, None]
+  # A graph of its own, so that it works whether or not eager mode is on.
+  with tf.Graph().as_default():
+    with tf.compat.v1.Session() as sess:
+      return sess.run(tf.io.encode_png(pixels))
