@@ -9,6 +9,7 @@ the last step or on a NaN loss. The settings come in as arguments
 import collections
 import os
 import sys
+import threading
 import time
 from datetime import datetime
 
@@ -36,6 +37,42 @@ LoopSettings.__new__.__defaults__ = ('/tmp/cifar10_train', 1000000, 10, 600,
 # A cluster chief's token queue runner never ends by itself: how long the
 # loop waits for it at the end (TensorFlow's default is 2 minutes).
 STOP_GRACE_PERIOD_SECS = 3
+# How often a cluster worker looks again for the chief's initialised model.
+# TensorFlow's SessionManager waits 30 s between looks, so a worker started
+# beside its chief idled half a minute (and, with SyncReplicasOptimizer, kept
+# the chief waiting as long).
+WORKER_POLL_SECS = 1
+
+
+class _PromptWorkerSessionCreator(tf.train.WorkerSessionCreator):
+  """A cluster worker's session creator that polls every WORKER_POLL_SECS."""
+
+  def _get_session_manager(self):
+    if not self._session_manager:
+      self._session_manager = tf.train.SessionManager(
+          local_init_op=self._scaffold.local_init_op,
+          local_init_feed_dict=self._scaffold.local_init_feed_dict,
+          ready_op=self._scaffold.ready_op,
+          ready_for_local_init_op=self._scaffold.ready_for_local_init_op,
+          graph=tf.get_default_graph(), recovery_wait_secs=WORKER_POLL_SECS)
+    return self._session_manager
+
+
+_session_closed = threading.Event()
+
+
+def _quiet_after_close(previous_hook):
+  """threading.excepthook, less the queue runners' errors once the session
+  has closed: a cluster chief's token queue runner outlives the session it
+  fed and fails as the process exits; its traceback is not the user's."""
+
+  def hook(args):
+    if not (_session_closed.is_set() and args.thread is not None and
+            args.thread.name.startswith('QueueRunnerThread')):
+      previous_hook(args)
+
+  hook.quiet_after_close = True
+  return hook
 
 
 class CheckpointMismatchError(UsageError):
@@ -150,26 +187,42 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
   if config is None:
     config = tf.ConfigProto()
   config.log_device_placement = settings.log_device_placement
-  with interrupts.StopRequests() as stop, tf.train.MonitoredTrainingSession(
-      master=master,
-      is_chief=is_chief,
-      checkpoint_dir=settings.train_dir,
-      hooks=hooks,
-      scaffold=scaffold,
-      save_checkpoint_secs=settings.save_checkpoint_secs,
-      save_summaries_steps=settings.save_summaries_steps,
-      log_step_count_steps=None,
-      stop_grace_period_secs=STOP_GRACE_PERIOD_SECS,
-      config=config) as mon_sess:
-    while not mon_sess.should_stop() and not stop.requested:
-      mon_sess.run(train_op)
-    if stop.requested:
-      # Ctrl-C or SIGTERM between two steps: keep the steps since the last
-      # checkpoint (the chief writes them; in a cluster the others keep none).
-      with stop.saving():
-        step, path = mon_sess.run_step_fn(
-            lambda step_context: _save(step_context.session, settings.train_dir,
-                                  is_chief))
+  if not getattr(threading.excepthook, 'quiet_after_close', False):
+    threading.excepthook = _quiet_after_close(threading.excepthook)
+  _session_closed.clear()
+  if is_chief:
+    session = tf.train.MonitoredTrainingSession(
+        master=master,
+        is_chief=True,
+        checkpoint_dir=settings.train_dir,
+        hooks=hooks,
+        scaffold=scaffold,
+        save_checkpoint_secs=settings.save_checkpoint_secs,
+        save_summaries_steps=settings.save_summaries_steps,
+        log_step_count_steps=None,
+        stop_grace_period_secs=STOP_GRACE_PERIOD_SECS,
+        config=config)
+  else:
+    # What MonitoredTrainingSession builds for a non-chief, polling sooner.
+    session = tf.train.MonitoredSession(
+        session_creator=_PromptWorkerSessionCreator(
+            scaffold=scaffold, master=master, config=config),
+        hooks=hooks, stop_grace_period_secs=STOP_GRACE_PERIOD_SECS)
+  with interrupts.StopRequests() as stop:
+    try:
+      with session as mon_sess:
+        while not mon_sess.should_stop() and not stop.requested:
+          mon_sess.run(train_op)
+        if stop.requested:
+          # Ctrl-C or SIGTERM between two steps: keep the steps since the
+          # last checkpoint (the chief writes them; in a cluster the others
+          # keep none).
+          with stop.saving():
+            step, path = mon_sess.run_step_fn(
+                lambda step_context: _save(step_context.session,
+                                           settings.train_dir, is_chief))
+    finally:
+      _session_closed.set()
   if stop.requested:
     raise interrupts.Interrupted(stop.signal_number,
                                  interrupts.resume_message(step, path))

@@ -5,8 +5,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import contextlib  # noqa: E402
+import fcntl  # noqa: E402
 import importlib  # noqa: E402
 import io  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
@@ -34,12 +38,57 @@ settings.register_profile(
 settings.load_profile('default')
 
 
+def _to_json(value):
+  if isinstance(value, pathlib.Path):
+    return {'__path__': str(value)}
+  if isinstance(value, subprocess.CompletedProcess):
+    return {'__process__': [value.args, value.returncode, value.stdout,
+                            value.stderr]}
+  raise TypeError(type(value))
+
+
+def _from_json(value):
+  if '__path__' in value:
+    return pathlib.Path(value['__path__'])
+  if '__process__' in value:
+    return subprocess.CompletedProcess(*value['__process__'])
+  return value
+
+
+def _built_once(tmp_path_factory, name, build):
+  """build(root) -> dict, run once per test session, whatever the workers.
+
+  pytest-xdist gives each worker its own session fixtures: the suite's
+  trained models would be trained once per worker. Here the first worker
+  that needs one builds it in the run's shared temp folder, under a lock,
+  and the others read what it left (build's dict, saved as JSON): a
+  worker needing it meanwhile waits for it instead of training a copy.
+  Tests must not change what they get (they copy a folder to train on).
+  """
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    base = base.parent  # Shared by the workers of this run.
+  root, done = base / name, base / (name + '.json')
+  with open(str(base / (name + '.lock')), 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if done.exists():
+      return json.loads(done.read_text(), object_hook=_from_json)
+    shutil.rmtree(str(root), ignore_errors=True)  # A build that failed.
+    root.mkdir()
+    info = build(root)
+    done.write_text(json.dumps(info, default=_to_json))
+    return info
+
+
 @pytest.fixture(scope='session')
 def mnist_trained(tmp_path_factory):
   """MNIST CNN checkpoints trained on synthetic digits by mnist_deep.py."""
+  return _built_once(tmp_path_factory, 'mnist_trained', _train_mnist)
+
+
+def _train_mnist(root):
   import mnist_fixtures
   from cifar_fixtures import run_script
-  root = tmp_path_factory.mktemp('mnist')
   data_dir = mnist_fixtures.write_mnist(root / 'data')
   result = run_script([os.path.join('mnist_cnn', 'mnist_deep.py'),
                        '--data_dir', data_dir, '--steps', '300',
@@ -109,8 +158,11 @@ def cifar_trained(tmp_path_factory):
   """A 250-step cifar10_train.py run on learnable data, then a one-off
   cifar10_eval.py --run_once: the suite's one trained CIFAR-10 checkpoint.
   Tests that train further copy train_dir first."""
+  return _built_once(tmp_path_factory, 'cifar_trained', _train_cifar)
+
+
+def _train_cifar(root):
   from cifar_fixtures import run_script
-  root = tmp_path_factory.mktemp('cifar_trained')
   data_dir = cifar_fixtures.write_dataset(root / 'data', records_per_file=200)
   train_dir, eval_dir = root / 'train', root / 'eval'
   train = run_script([os.path.join('cifar10', 'cifar10_train.py'),
@@ -127,15 +179,16 @@ def cifar_trained(tmp_path_factory):
               train=train, evaluation=evaluation)
 
 
-
-
 @pytest.fixture(scope='session')
 def cifar10_exported(tmp_path_factory):
   """Tiny learnable data, a 40-step cifar10_train.py checkpoint and its
   cifar10_export.py --tflite --quantize export, run as a user types them:
   dict(root, data_dir, train_dir, export_dir, export_stdout)."""
+  return _built_once(tmp_path_factory, 'cifar10_exported', _export_cifar)
+
+
+def _export_cifar(root):
   from cifar_fixtures import run_script
-  root = tmp_path_factory.mktemp('cifar10_exported')
   info = dict(root=root, data_dir=str(root / 'data'),
               train_dir=str(root / 'train'), export_dir=str(root / 'export'))
   cifar_fixtures.write_dataset(root / 'data',

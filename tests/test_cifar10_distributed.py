@@ -100,6 +100,9 @@ def test_localhost_cluster_trains_survives_a_worker_restart_and_evaluates(
         process.kill()
       process.wait()
   assert chief.returncode == 0, open(str(tmp_path / 'worker0.log')).read()
+  for log_name in ('worker0.log', 'worker1_again.log'):
+    # Nothing of the token queue runner that outlives the chief's session.
+    assert 'Traceback' not in open(str(tmp_path / log_name)).read(), log_name
   chief_steps = steps_in('worker0.log')
   assert chief_steps[-1][0] == 80
   assert chief_steps[-1][1] < chief_steps[0][1]

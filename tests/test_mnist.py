@@ -182,19 +182,19 @@ def test_summaries_have_the_tags_and_steps(mnist_trained):
 def test_training_resumes_and_each_run_has_its_own_log_dir(mnist_trained,
                                                            tmp_path):
   import shutil
-  checkpoints = str(tmp_path / 'checkpoints')
+  checkpoints, logs = str(tmp_path / 'checkpoints'), str(tmp_path / 'logs')
   shutil.copytree(mnist_trained['checkpoint_dir'], checkpoints)
+  shutil.copytree(mnist_trained['log_dir'], logs)
   result = run_script([os.path.join('mnist_cnn', 'mnist_deep.py'),
                        '--data_dir', mnist_trained['data_dir'],
                        '--steps', '350', '--eval_every', '50',
-                       '--checkpoint_dir', checkpoints,
-                       '--log_dir', mnist_trained['log_dir'],
+                       '--checkpoint_dir', checkpoints, '--log_dir', logs,
                        '--run_name', 'second'])
   assert result.returncode == 0, result.stderr
   assert 'Resuming from' in result.stdout
   assert [int(s) for s, _, _ in STEP_LINE.findall(result.stdout)] == [350]
   assert tf.train.latest_checkpoint(checkpoints).endswith('-350')
-  assert sorted(os.listdir(mnist_trained['log_dir'])) == ['first', 'second']
+  assert sorted(os.listdir(logs)) == ['first', 'second']
 
 
 # --- pictures and prediction ------------------------------------------------------
