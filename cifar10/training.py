@@ -58,16 +58,16 @@ class _PromptWorkerSessionCreator(tf.train.WorkerSessionCreator):
     return self._session_manager
 
 
-_session_closed = threading.Event()
+_session_closing = threading.Event()
 
 
 def _quiet_after_close(previous_hook):
   """threading.excepthook, less the queue runners' errors once the session
-  has closed: a cluster chief's token queue runner outlives the session it
+  closes: a cluster chief's token queue runner outlives the session it
   fed and fails as the process exits; its traceback is not the user's."""
 
   def hook(args):
-    if not (_session_closed.is_set() and args.thread is not None and
+    if not (_session_closing.is_set() and args.thread is not None and
             args.thread.name.startswith('QueueRunnerThread')):
       previous_hook(args)
 
@@ -189,7 +189,7 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
   config.log_device_placement = settings.log_device_placement
   if not getattr(threading.excepthook, 'quiet_after_close', False):
     threading.excepthook = _quiet_after_close(threading.excepthook)
-  _session_closed.clear()
+  _session_closing.clear()
   if is_chief:
     session = tf.train.MonitoredTrainingSession(
         master=master,
@@ -209,8 +209,8 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
             scaffold=scaffold, master=master, config=config),
         hooks=hooks, stop_grace_period_secs=STOP_GRACE_PERIOD_SECS)
   with interrupts.StopRequests() as stop:
-    try:
-      with session as mon_sess:
+    with session as mon_sess:
+      try:
         while not mon_sess.should_stop() and not stop.requested:
           mon_sess.run(train_op)
         if stop.requested:
@@ -221,8 +221,16 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
             step, path = mon_sess.run_step_fn(
                 lambda step_context: _save(step_context.session,
                                            settings.train_dir, is_chief))
-    finally:
-      _session_closed.set()
+      finally:
+        # From here the session closes, cancelling what its queue runners
+        # wait for: their errors say only that.
+        _session_closing.set()
+    # Let queue runners that outlived the session end now, while the hook
+    # above still applies: past interpreter shutdown Python prints their
+    # errors with its default hook.
+    for thread in threading.enumerate():
+      if thread.name.startswith('QueueRunnerThread'):
+        thread.join(STOP_GRACE_PERIOD_SECS)
   if stop.requested:
     raise interrupts.Interrupted(stop.signal_number,
                                  interrupts.resume_message(step, path))

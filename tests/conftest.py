@@ -55,19 +55,23 @@ def _from_json(value):
   return value
 
 
-def _built_once(tmp_path_factory, name, build):
-  """build(root) -> dict, run once per test session, whatever the workers.
-
-  pytest-xdist gives each worker its own session fixtures: the suite's
-  trained models would be trained once per worker. Here the first worker
-  that needs one builds it in the run's shared temp folder, under a lock,
-  and the others read what it left (build's dict, saved as JSON): a
-  worker needing it meanwhile waits for it instead of training a copy.
-  Tests must not change what they get (they copy a folder to train on).
-  """
+def _shared_base(tmp_path_factory):
   base = tmp_path_factory.getbasetemp()
   if os.environ.get('PYTEST_XDIST_WORKER'):
     base = base.parent  # Shared by the workers of this run.
+  return base
+
+
+def _build_shared(base, name):
+  """The shared fixture `name` (its builder's dict), built in base once.
+
+  pytest-xdist gives each worker its own session fixtures, so the suite's
+  trained models would be trained once per worker. Here whoever needs one
+  first builds it in the run's
+  shared temp folder under a lock, and the others read what it left, saved
+  as JSON. Tests must not change what they get (they copy a folder to train
+  on).
+  """
   root, done = base / name, base / (name + '.json')
   with open(str(base / (name + '.lock')), 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -75,7 +79,7 @@ def _built_once(tmp_path_factory, name, build):
       return json.loads(done.read_text(), object_hook=_from_json)
     shutil.rmtree(str(root), ignore_errors=True)  # A build that failed.
     root.mkdir()
-    info = build(root)
+    info = _SHARED_BUILDS[name](root)
     done.write_text(json.dumps(info, default=_to_json))
     return info
 
@@ -83,7 +87,7 @@ def _built_once(tmp_path_factory, name, build):
 @pytest.fixture(scope='session')
 def mnist_trained(tmp_path_factory):
   """MNIST CNN checkpoints trained on synthetic digits by mnist_deep.py."""
-  return _built_once(tmp_path_factory, 'mnist_trained', _train_mnist)
+  return _build_shared(_shared_base(tmp_path_factory), 'mnist_trained')
 
 
 def _train_mnist(root):
@@ -158,7 +162,7 @@ def cifar_trained(tmp_path_factory):
   """A 250-step cifar10_train.py run on learnable data, then a one-off
   cifar10_eval.py --run_once: the suite's one trained CIFAR-10 checkpoint.
   Tests that train further copy train_dir first."""
-  return _built_once(tmp_path_factory, 'cifar_trained', _train_cifar)
+  return _build_shared(_shared_base(tmp_path_factory), 'cifar_trained')
 
 
 def _train_cifar(root):
@@ -184,7 +188,7 @@ def cifar10_exported(tmp_path_factory):
   """Tiny learnable data, a 40-step cifar10_train.py checkpoint and its
   cifar10_export.py --tflite --quantize export, run as a user types them:
   dict(root, data_dir, train_dir, export_dir, export_stdout)."""
-  return _built_once(tmp_path_factory, 'cifar10_exported', _export_cifar)
+  return _build_shared(_shared_base(tmp_path_factory), 'cifar10_exported')
 
 
 def _export_cifar(root):
@@ -207,6 +211,12 @@ def _export_cifar(root):
   assert export.returncode == 0, export.stderr
   info['export_stdout'] = export.stdout
   return info
+
+
+# The trained models the suite shares, built once per run (_build_shared).
+_SHARED_BUILDS = {'cifar_trained': _train_cifar,
+                  'cifar10_exported': _export_cifar,
+                  'mnist_trained': _train_mnist}
 
 
 @pytest.fixture(scope='session')
@@ -249,3 +259,4 @@ def _headless_chromium(window_size):
 def headless_chromium():
   """_headless_chromium(window_size): a context manager of a browser."""
   return _headless_chromium
+

@@ -162,7 +162,8 @@ def test_eval_survives_a_checkpoint_deleted_before_reading(tmp_path):
   assert cifar10_eval.eval_once(evaluator, writer, path) is True
 
 
-def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
+def test_killed_training_resumes_from_its_last_checkpoint(tmp_path,
+                                                          run_in_process):
   data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=20)
   train_dir = tmp_path / 'train'
   args = [sys.executable, TRAIN, '--data_dir', data_dir, '--train_dir',
@@ -183,15 +184,17 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
   evaluator = cifar10_eval.Evaluator('test', data_dir, 20, 20)
   _, step = evaluator.evaluate(tf.train.latest_checkpoint(str(train_dir)))
   assert step == killed_at
-  resumed = run_script([TRAIN] + args[2:] + ['--max_steps',
-                                             str(killed_at + 20)])
+  # The same command resumes (run in this process: a start-up less).
+  resumed = run_in_process('cifar10.cifar10_train',
+                           args[2:] + ['--max_steps', str(killed_at + 20)])
   assert resumed.returncode == 0, resumed.stderr
   assert 'at step %d' % killed_at in resumed.stdout
   steps = [int(s) for s, _, _, _ in STEP_LINE.findall(resumed.stdout)]
   assert steps and min(steps) > killed_at and max(steps) <= killed_at + 20
   assert checkpoint_step() == killed_at + 20
   # --fresh starts again from step 0.
-  fresh = run_script([TRAIN] + args[2:] + ['--max_steps', '10', '--fresh'])
+  fresh = run_in_process('cifar10.cifar10_train',
+                         args[2:] + ['--max_steps', '10', '--fresh'])
   assert fresh.returncode == 0, fresh.stderr
   assert 'Resuming' not in fresh.stdout
   assert checkpoint_step() == 10
@@ -274,10 +277,12 @@ def test_eval_flip_scores_a_trained_model_like_plain_eval(cifar_trained):
   assert 'evaluated 200 examples' in cifar_trained['evaluation'].stdout
 
 
-def test_fast_schedule_stops_at_its_end(cifar_trained, tmp_path):
+def test_fast_schedule_stops_at_its_end(cifar_trained, tmp_path,
+                                        run_in_process):
   # 0.032 epochs of 16-image batches: ceil(0.032 * 50000 / 16) = 100 steps.
   train_dir = tmp_path / 'fast'
-  fast = run_script([TRAIN, '--data_dir', cifar_trained['data_dir'],
+  fast = run_in_process('cifar10.cifar10_train', [
+                     '--data_dir', cifar_trained['data_dir'],
                      '--train_dir', str(train_dir), '--batch_size', '16',
                      '--schedule=fast', '--fast_epochs', '0.032',
                      '--save_summaries_steps', '25'])

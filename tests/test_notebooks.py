@@ -5,9 +5,9 @@ notebooks/mnist_deep.ipynb and notebooks/cifar10_tutorial.ipynb run headless
 with nbclient on tiny generated data, their first cell's knobs set by
 environment variables (a few steps, temp folders): no error output, and the
 pictures they promise. Needs the notebook extra (pip install -e
-'.[notebook]'); without it these tests are skipped. The notebook runs take minutes: they are
-marked `notebook`, outside the default run (python -m pytest -m notebook).
-Nothing is downloaded.
+'.[notebook]'); without it these tests are skipped. The notebook runs are
+marked `notebook` (python -m pytest -m notebook runs only them). Nothing is
+downloaded.
 """
 import os
 import re
@@ -121,29 +121,6 @@ def test_mnist_notebook_trains_and_shows_accuracy_widget_bars_and_maps(
   widgets = [o for o in outputs(notebook) if
              'application/vnd.jupyter.widget-view+json' in o.get('data', {})]
   assert len(widgets) == 1
-
-
-@pytest.mark.notebook
-def test_mnist_notebook_restores_a_checkpoint_instead_of_training(
-    mnist_notebook):
-  """Run again with the checkpoint there: restored, not trained further."""
-  env = {k: v for k, v in mnist_notebook.items() if k != 'notebook'}
-  env['MNIST_STEPS'] = '40'
-  # Only the cells up to the accuracy: the rest was checked above.
-  notebook = nbformat.read(os.path.join(NOTEBOOKS, 'mnist_deep.ipynb'), 4)
-  first_code = [i for i, c in enumerate(notebook.cells)
-                if c.cell_type == 'code']
-  notebook.cells = notebook.cells[:first_code[3] + 1]
-  path = os.path.join(str(mnist_notebook['MNIST_LOG_DIR']), 'head.ipynb')
-  nbformat.write(notebook, path)
-  kernel_env = dict(os.environ, PYTHONPATH=REPO_ROOT, **env)
-  client = nbclient.NotebookClient(notebook, timeout=120, kernel_name='python3',
-                                   resources={'metadata': {'path': NOTEBOOKS}})
-  client.execute(env=kernel_env)
-  assert_ran_cleanly(notebook)
-  text = text_of(notebook)
-  assert 'Restoring ' in text and 'model.ckpt-20' in text
-  assert 'Step 20: test accuracy' in text
 
 
 @pytest.mark.notebook
