@@ -187,10 +187,11 @@ def evaluate():
 
 
 def main(argv=None):  # pylint: disable=unused-argument
+  # The data first: a failed download leaves no empty --eval_dir.
+  cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
   tf.gfile.MakeDirs(FLAGS.eval_dir)
   print('Precision @ 1 summaries go to %s; to watch them, run '
         '`tensorboard --logdir=%s`.' % (FLAGS.eval_dir, FLAGS.eval_dir))
-  cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
   return evaluate()
 
 

@@ -11,7 +11,9 @@ blue bytes of a 32x32 image in row-major order.
   file is a clear error at start-up instead of a hung or crashed queue runner.
 """
 import os
+import shutil
 import tarfile
+import tempfile
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -60,8 +62,33 @@ class CifarDataError(UsageError):
 # Checking files before a pipeline reads them.
 
 
+def check_data_dir(data_dir):
+  """CifarDataError when --data_dir is one level off: the batches folder
+  itself (use its parent), or a file."""
+  path = os.path.abspath(data_dir)
+  if os.path.isdir(os.path.join(path, BATCHES_DIR)):
+    return
+  if os.path.isfile(path):
+    raise CifarDataError(
+        '--data_dir=%s is a file; point --data_dir at the folder that holds '
+        '%s/ (or the archive %s), such as --data_dir=%s.' % (
+            data_dir, BATCHES_DIR, os.path.basename(DATA_URL),
+            os.path.dirname(path)))
+  if os.path.basename(path) == BATCHES_DIR or any(
+      os.path.isfile(os.path.join(path, name))
+      for name in TRAIN_FILES + TEST_FILES):
+    raise CifarDataError(
+        '--data_dir=%s is the %s folder itself; point --data_dir at the '
+        'folder that holds it: --data_dir=%s' % (data_dir, BATCHES_DIR,
+                                                 os.path.dirname(path)))
+
+
 def data_files(data_dir, eval_data=False):
-  """Paths of the binary files for training (eval_data False) or test."""
+  """Paths of the binary files for training (eval_data False) or test.
+
+  Raises CifarDataError when data_dir is one level off (check_data_dir).
+  """
+  check_data_dir(data_dir)
   names = TEST_FILES if eval_data else TRAIN_FILES
   return [os.path.join(data_dir, BATCHES_DIR, name) for name in names]
 
@@ -125,7 +152,24 @@ def record_images(records):
 
 
 def _safe_extract(archive_path, dest_dir):
-  """Extracts a tar archive, refusing any member that would land outside dest_dir."""
+  """Extracts a tar archive, refusing any member that would land outside dest_dir.
+
+  Extracts into a temporary folder in dest_dir; each top-level entry is then
+  renamed into dest_dir, so a failure (a damaged archive, a full disk)
+  leaves nothing half-extracted behind.
+  """
+  staging = tempfile.mkdtemp(prefix='.extracting-', dir=dest_dir)
+  try:
+    _extract_checked(archive_path, staging)
+    for name in os.listdir(staging):
+      if not os.path.exists(os.path.join(dest_dir, name)):
+        os.rename(os.path.join(staging, name), os.path.join(dest_dir, name))
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_checked(archive_path, dest_dir):
+  """Extracts into dest_dir, refusing links and members that leave it."""
   dest_root = os.path.realpath(dest_dir)
   # A damaged archive fails in tarfile (ReadError), gzip (EOFError when cut
   # short) or the file system (a member that is both a file and a folder).
@@ -144,7 +188,14 @@ def _safe_extract(archive_path, dest_dir):
               'Refusing to extract %s: member %r would be written outside '
               '%s.' % (archive_path, member.name, dest_root))
       tar.extractall(dest_root, members=members)
-  except (tarfile.TarError, EOFError, OSError) as e:
+  except OSError as e:
+    if e.errno not in download.WRITE_ERRNOS:
+      raise CifarDataError(
+          'Cannot extract %s (%s): the archive is damaged. Delete it and run '
+          'again to download it afresh.' % (archive_path, e)) from None
+    raise CifarDataError('Cannot extract %s into %s: %s.' % (
+        archive_path, os.path.dirname(dest_root), e.strerror)) from None
+  except (tarfile.TarError, EOFError) as e:
     raise CifarDataError(
         'Cannot extract %s (%s): the archive is damaged. Delete it and run '
         'again to download it afresh.' % (archive_path, e))
@@ -156,12 +207,15 @@ def maybe_download_and_extract(data_dir, url=DATA_URL, md5=DATA_MD5):
   Extracts only when the batches folder is missing, so an evaluation started
   beside a running trainer never rewrites files the trainer is reading. An
   archive already in data_dir (put there by hand when offline) is used as is.
+  A data_dir that is one level off is refused before anything is written
+  (check_data_dir), and one made for a download that failed is removed.
+  The archive is extracted into a temporary folder beside the batches folder
+  and renamed, so an extraction cut short leaves no half batches folder.
   """
   batches_dir = os.path.join(data_dir, BATCHES_DIR)
   if os.path.isdir(batches_dir):
     return batches_dir
-  if not os.path.isdir(data_dir):
-    os.makedirs(data_dir)
+  check_data_dir(data_dir)
   filename = url.split('/')[-1]
   filepath = os.path.join(data_dir, filename)
   if not os.path.exists(filepath):

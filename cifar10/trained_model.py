@@ -51,7 +51,8 @@ def require_checkpoint(checkpoint_dir, flag='--checkpoint_dir'):
   or a CheckpointError saying how to train one."""
   return checkpoints.require_checkpoint(
       checkpoint_dir, flag=flag,
-      how_to_train='cifar10_train --train_dir=%s' % checkpoint_dir)
+      how_to_train='cifar10_train --train_dir=%s, or python '
+      'cifar10/cifar10_train.py in a checkout' % checkpoint_dir)
 
 
 def checkpoint_dtype(checkpoint_path):

@@ -258,12 +258,13 @@ def prepare_train_dir(train_dir, fresh=False):
 def train_main(train_fn, train_dir, data_dir, fresh=False):
   """What every trainer's main() does around its train_fn.
 
-  Prepares train_dir (see prepare_train_dir), downloads the data to data_dir
-  if it is not there, runs train_fn(), and turns a NaN loss into a
+  Downloads the data to data_dir if it is not there, prepares train_dir (see
+  prepare_train_dir), runs train_fn(), and turns a NaN loss into a
   CommandError.
   """
-  prepare_train_dir(train_dir, fresh)
+  # The data first: a download that fails leaves no empty train_dir.
   cifar10_input.maybe_download_and_extract(data_dir)
+  prepare_train_dir(train_dir, fresh)
   try:
     train_fn()
   except tf.train.NanLossDuringTrainingError:

@@ -104,6 +104,11 @@ def read_data_sets(data_dir, source_url=SOURCE_URL):
   Returns Datasets(train, test), each DataSet(images, labels): images float32
   [N, 784] in [0, 1], labels int64 [N].
   """
+  if os.path.isfile(data_dir):
+    raise MnistDataError(
+        '--data_dir=%s is a file; point --data_dir at the folder that holds '
+        'the four MNIST files: --data_dir=%s' % (data_dir,
+                                                  os.path.dirname(data_dir)))
   arrays = {}
   for name in FILES:
     path = _find(data_dir, name) or download(data_dir, name, source_url)

@@ -115,8 +115,8 @@ def look_at(sess, model, digit):
 def restore(checkpoint_dir):
   """A session and model restored from the latest checkpoint in checkpoint_dir."""
   path = checkpoints.require_checkpoint(
-      checkpoint_dir, how_to_train='mnist_deep --checkpoint_dir=%s' %
-      checkpoint_dir)
+      checkpoint_dir, how_to_train='mnist_deep --checkpoint_dir=%s, or python '
+      'mnist_cnn/mnist_deep.py in a checkout' % checkpoint_dir)
   graph = tf.Graph()
   with graph.as_default():
     model = build()

@@ -1,5 +1,6 @@
 """Small CIFAR-10 data sets and checkpoints written the way the real ones are."""
 import os
+import re
 import subprocess
 import sys
 
@@ -49,14 +50,29 @@ def write_dataset(data_dir, records_per_file=200, test_labels=None, seed=0):
   return str(data_dir)
 
 
-def run_script(args, cwd=REPO_ROOT, timeout=240, env=None):
-  """Runs a command as a user would; returns the CompletedProcess (text)."""
-  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONUNBUFFERED='1')
+# What TensorFlow itself prints (C++ log lines, deprecation notes), which no
+# command may show on a user's console.
+TENSORFLOW_NOISE = re.compile(r'^[IWEF]\d{4} .*|.*deprecat.*', re.M | re.I)
+
+
+def run_script(args, cwd=REPO_ROOT, timeout=240, env=None, quiet=True):
+  """Runs a command as a user would; returns the CompletedProcess (text).
+
+  As a user has it, TF_CPP_MIN_LOG_LEVEL is unset; with quiet, the run
+  fails the test if TensorFlow's own lines reach its stdout or stderr.
+  """
+  full_env = dict(os.environ, PYTHONUNBUFFERED='1')
+  full_env.pop('TF_CPP_MIN_LOG_LEVEL', None)
   full_env.update(env or {})
   if args[0].endswith('.py'):
     args = [sys.executable] + list(args)
-  return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True,
-                        text=True, timeout=timeout)
+  result = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+  if quiet:
+    noise = TENSORFLOW_NOISE.findall(result.stdout + result.stderr)
+    assert not noise, '%s printed TensorFlow\'s own lines: %s' % (
+        ' '.join(str(a) for a in args[:2]), noise[:3])
+  return result
 
 
 def run_retraining(name, *args):

@@ -95,8 +95,8 @@ def _train_mnist(root):
   from cifar_fixtures import run_script
   data_dir = mnist_fixtures.write_mnist(root / 'data')
   result = run_script([os.path.join('mnist_cnn', 'mnist_deep.py'),
-                       '--data_dir', data_dir, '--steps', '300',
-                       '--eval_every', '100', '--checkpoint_every', '200',
+                       '--data_dir', data_dir, '--steps', '120',
+                       '--eval_every', '40', '--checkpoint_every', '80',
                        '--checkpoint_dir', str(root / 'checkpoints'),
                        '--log_dir', str(root / 'logs'), '--run_name', 'first'])
   assert result.returncode == 0, result.stderr

@@ -87,14 +87,15 @@ def _closed_port():
 
 
 def test_offline_says_where_to_put_the_archive(tmp_path):
-  data_dir = tmp_path / 'data'
+  data_dir = tmp_path / 'typo' / 'data'
   url = 'http://127.0.0.1:%d/cifar-10-binary.tar.gz' % _closed_port()
   with pytest.raises(cifar10_input.CifarDataError) as error:
     cifar10_input.maybe_download_and_extract(str(data_dir), url=url)
   message = str(error.value)
   assert 'Could not download' in message
   assert str(data_dir / 'cifar-10-binary.tar.gz') in message
-  assert not list(data_dir.iterdir())  # No partial file left behind.
+  # No partial file, and neither folder the download made, is left behind.
+  assert os.listdir(str(tmp_path)) == []
 
 
 def test_uses_an_archive_put_there_by_hand(tmp_path):
@@ -130,3 +131,45 @@ def test_refuses_archives_that_write_outside_the_folder(tmp_path, members):
   assert not (tmp_path / 'escaped.bin').exists()
   assert not os.path.exists('/tmp/absolute-escape.bin')
   assert not (data_dir / 'cifar-10-batches-bin').exists()
+
+
+def test_the_inner_batches_folder_as_data_dir_says_to_use_its_parent(tmp_path):
+  batches = tmp_path / 'data' / 'cifar-10-batches-bin'
+  batches.mkdir(parents=True)
+  (batches / 'data_batch_1.bin').write_bytes(b'\x01' * 3073)
+  for data_dir in (batches, tmp_path / 'data' / 'cifar-10-batches-bin' / ''):
+    with pytest.raises(cifar10_input.CifarDataError) as raised:
+      cifar10_input.maybe_download_and_extract(str(data_dir))
+    assert str(raised.value) == (
+        '--data_dir=%s is the cifar-10-batches-bin folder itself; point '
+        '--data_dir at the folder that holds it: --data_dir=%s'
+        % (data_dir, tmp_path / 'data'))
+  with pytest.raises(cifar10_input.CifarDataError, match='use|point'):
+    cifar10_input.data_files(str(batches))
+  # A file as --data_dir is named as one.
+  with pytest.raises(cifar10_input.CifarDataError,
+                     match='is a file; point --data_dir at the folder'):
+    cifar10_input.maybe_download_and_extract(str(batches / 'data_batch_1.bin'))
+  assert sorted(os.listdir(str(batches))) == ['data_batch_1.bin']
+
+
+def test_an_extraction_that_fails_leaves_no_half_folder(tmp_path, monkeypatch):
+  data_dir = tmp_path / 'data'
+  data_dir.mkdir()
+  (data_dir / 'cifar-10-binary.tar.gz').write_bytes(GOOD_ARCHIVE)
+  real_extract = tarfile.TarFile.extractall
+
+  def fill_the_disk(self, path, members=None, **kwargs):
+    real_extract(self, path, members=members[:1], **kwargs)
+    raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(tarfile.TarFile, 'extractall', fill_the_disk)
+  with pytest.raises(cifar10_input.CifarDataError) as raised:
+    cifar10_input.maybe_download_and_extract(str(data_dir), md5=GOOD_MD5)
+  assert str(raised.value) == (
+      'Cannot extract %s into %s: No space left on device.'
+      % (data_dir / 'cifar-10-binary.tar.gz', data_dir))
+  assert os.listdir(str(data_dir)) == ['cifar-10-binary.tar.gz']
+  monkeypatch.undo()
+  cifar10_input.maybe_download_and_extract(str(data_dir), md5=GOOD_MD5)
+  assert (data_dir / 'cifar-10-batches-bin' / 'batches.meta.txt').exists()

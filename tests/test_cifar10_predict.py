@@ -177,3 +177,32 @@ def test_a_batch_of_images_is_one_session_run(model):
   assert len(runs) == 1 + len(mixed) + 1
   np.testing.assert_allclose(again, probabilities[:9], atol=1e-6)
   predictor.sess.close()
+
+
+def test_a_checkpoint_path_one_level_off_says_which_to_use(model,
+                                                           run_in_process):
+  train_dir = model['train_dir']
+  latest = tf_latest(train_dir)
+  one_file = latest + '.index'
+  result = run_in_process('cifar10.cifar10_predict', [
+      '--checkpoint_dir', one_file, 'cat.png'])
+  assert result.returncode == 2
+  assert result.stderr == (
+      'cifar10_predict: error: --checkpoint_dir=%s is one file of the '
+      'checkpoint %s: point --checkpoint_dir at its folder, '
+      '--checkpoint_dir=%s, or at the checkpoint itself, '
+      '--checkpoint_dir=%s.\n' % (one_file, latest, train_dir, latest))
+  # The folder above the trainer's: its sub-folder is named.
+  above = os.path.dirname(train_dir)
+  result = run_in_process('cifar10.cifar10_predict', [
+      '--checkpoint_dir', above, 'cat.png'])
+  assert result.returncode == 2
+  assert result.stderr == (
+      'cifar10_predict: error: no checkpoint in %s itself, but in its '
+      'sub-folder %s: use --checkpoint_dir=%s.\n' % (above, train_dir,
+                                                     train_dir))
+
+
+def tf_latest(folder):
+  import tensorflow as tf
+  return tf.train.latest_checkpoint(folder)

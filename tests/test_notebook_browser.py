@@ -218,7 +218,7 @@ def test_drawing_in_the_notebook_shows_prediction_and_bars(
     page = browser.find_element(By.CSS_SELECTOR, '.jp-Notebook').text
     assert 'Restoring %s' % checkpoints.find_checkpoint(
         mnist_trained['checkpoint_dir']) in page
-    assert re.search(r'Step 300: test accuracy [\d.]+', page)
+    assert re.search(r'Step 120: test accuracy [\d.]+', page)
     widget = browser.find_element(By.CSS_SELECTOR, '.draw-digit')
     browser.execute_script('arguments[0].scrollIntoView({block: "start"})',
                            widget)

@@ -1,5 +1,6 @@
 """Finding the checkpoint to restore: the one lookup every command uses."""
 import os
+import re
 
 import tensorflow.compat.v1 as tf
 
@@ -15,20 +16,55 @@ def find_checkpoint(path):
   checkpoint's prefix (/tmp/cifar10_train/model.ckpt-1000), else None."""
   if os.path.isdir(path):
     return tf.train.latest_checkpoint(path)
-  if tf.train.checkpoint_exists(path):
+  # checkpoint_exists takes any existing file for an old-format checkpoint,
+  # model.ckpt-100.index included: one file of a checkpoint is not one.
+  if tf.train.checkpoint_exists(path) and not _checkpoint_prefix_of_file(path):
     return path
   return None
+
+
+def _checkpoint_prefix_of_file(path):
+  """The prefix of the checkpoint that file `path` is a part of, or None
+  (model.ckpt-100.index, model.ckpt-100.data-00000-of-00001, .meta)."""
+  match = re.match(r'^(.*)\.(index|meta|data-\d+-of-\d+)$', path)
+  if match and tf.train.checkpoint_exists(match.group(1)):
+    return match.group(1)
+  return None
+
+
+def _sub_folders_with_checkpoints(path):
+  try:
+    names = sorted(os.listdir(path))
+  except OSError:
+    return []
+  return [os.path.join(path, name) for name in names
+          if os.path.isfile(os.path.join(path, name, 'checkpoint')) and
+          tf.train.latest_checkpoint(os.path.join(path, name))]
 
 
 def require_checkpoint(path, flag='--checkpoint_dir', how_to_train=None):
   """find_checkpoint(path), or a CheckpointError that says what to do.
 
   how_to_train: the command line that writes checkpoints there, for the
-  message (e.g. 'cifar10_train --train_dir=/tmp/cifar10_train').
+  message (e.g. 'cifar10_train --train_dir=/tmp/cifar10_train'). A path one
+  level off (one file of a checkpoint, or a folder whose sub-folder holds
+  the checkpoints) gets the flag value to use instead.
   """
   found = find_checkpoint(path)
   if found:
     return found
+  prefix = _checkpoint_prefix_of_file(path)
+  if prefix:
+    raise CheckpointError(
+        '%s=%s is one file of the checkpoint %s: point %s at its folder, '
+        '%s=%s, or at the checkpoint itself, %s=%s.' % (
+            flag, path, prefix, flag, flag, os.path.dirname(prefix), flag,
+            prefix))
+  below = _sub_folders_with_checkpoints(path)
+  if below:
+    raise CheckpointError(
+        'no checkpoint in %s itself, but in its sub-folder %s: use %s=%s.' % (
+            path, ' and '.join(below), flag, below[0]))
   train = ' (%s)' % how_to_train if how_to_train else ''
   if not os.path.exists(path):
     raise CheckpointError(

@@ -1,4 +1,5 @@
 """The one download helper of the data sets (CIFAR-10 and MNIST)."""
+import errno
 import hashlib
 import os
 import sys
@@ -7,6 +8,11 @@ import tempfile
 from six.moves import urllib
 
 from tutorials_common.errors import UsageError
+
+
+# Errors of writing the bytes rather than of fetching them.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT,
+                errno.EFBIG)
 
 
 class DownloadError(UsageError):
@@ -22,6 +28,25 @@ def file_md5(path):
   return digest.hexdigest()
 
 
+def make_folders(folder):
+  """Makes folder and its missing parents; returns those it made, deepest first."""
+  missing, parent = [], os.path.abspath(folder)
+  while not os.path.isdir(parent):
+    missing.append(parent)
+    parent = os.path.dirname(parent)
+  os.makedirs(folder, exist_ok=True)
+  return missing
+
+
+def remove_empty(folders):
+  """Removes the folders (deepest first) that are still empty."""
+  for folder in folders:
+    try:
+      os.rmdir(folder)
+    except OSError:  # Not empty (or gone): leave it and what holds it.
+      break
+
+
 def download(url, path, md5=None, md5_of=file_md5, offline_hint='',
              error=DownloadError):
   """Downloads url to path, printing progress; returns path.
@@ -30,14 +55,22 @@ def download(url, path, md5=None, md5_of=file_md5, offline_hint='',
   complete and, given md5, once md5_of(file) equals it (md5_of: e.g. the md5
   of the decompressed bytes). Failures raise `error` (a UsageError type):
   offline, the message ends with offline_hint (what to put where instead);
-  a wrong md5 removes the download. Prints the tutorial's log lines,
+  a wrong md5 removes the download; folders it made for a download that
+  failed are removed again, so a mistyped path is not left as an empty
+  folder. Prints the tutorial's log lines,
   '\\r>> Downloading <file> <percent>%' and 'Successfully downloaded <file>
   <bytes> bytes.'
   """
   folder, filename = os.path.split(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  handle, partial = tempfile.mkstemp(prefix='.%s.' % filename, suffix='.part',
-                                     dir=folder)
+  created = []
+  try:
+    created = make_folders(folder)
+    handle, partial = tempfile.mkstemp(prefix='.%s.' % filename,
+                                       suffix='.part', dir=folder)
+  except OSError as e:
+    remove_empty(created)
+    raise error('Cannot write the download %s into %s: %s.' %
+                (filename, folder, e.strerror or e)) from None
   os.close(handle)
 
   def _progress(count, block_size, total_size):
@@ -50,6 +83,8 @@ def download(url, path, md5=None, md5_of=file_md5, offline_hint='',
     try:
       urllib.request.urlretrieve(url, partial, _progress)
     except (IOError, OSError) as e:  # URLError and socket errors are OSErrors.
+      if getattr(e, 'errno', None) in WRITE_ERRNOS:
+        raise  # Not the network: the disk, said below.
       raise error('Could not download %s (%s).%s' %
                   (url, e, ' ' + offline_hint if offline_hint else ''))
     print()
@@ -59,8 +94,14 @@ def download(url, path, md5=None, md5_of=file_md5, offline_hint='',
         raise error('Downloaded %s has md5 %s, expected %s: the download is '
                     'corrupt.' % (url, actual, md5))
     os.rename(partial, path)
+  except (IOError, OSError) as e:  # No space left, a read-only folder, ...
+    raise error('Cannot write the download %s into %s: %s.' %
+                (filename, folder, e.strerror or e)) from None
   finally:
     if os.path.exists(partial):
       os.remove(partial)
+    if not os.path.exists(path):
+      # Nothing arrived: leave no folder this call made and did not fill.
+      remove_empty(created)
   print('Successfully downloaded', filename, os.path.getsize(path), 'bytes.')
   return path
