@@ -158,6 +158,7 @@ def _safe_extract(archive_path, dest_dir):
   renamed into dest_dir, so a failure (a damaged archive, a full disk)
   leaves nothing half-extracted behind.
   """
+  os.makedirs(dest_dir, exist_ok=True)
   staging = tempfile.mkdtemp(prefix='.extracting-', dir=dest_dir)
   try:
     _extract_checked(archive_path, staging)

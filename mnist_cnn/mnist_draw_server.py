@@ -9,7 +9,9 @@ The server listens on 127.0.0.1 only and answers every request: a missing,
 negative or non-numeric Content-Length, a body that is not JSON, the wrong
 number of pixels, pixels outside 0-255 or a drawing too large get a 400 with
 a message; a body that does not arrive within READ_TIMEOUT seconds a 408;
-more than MAX_REQUESTS predictions at once a 503; a failure in the model a
+more than MAX_REQUESTS predictions at once (counted once a body has
+arrived), MAX_CONNECTIONS connections or MAX_BODY_BYTES_HELD bytes of bodies
+being received a 503; a failure in the model a
 500 with a one-line message.
 """
 import base64
@@ -18,6 +20,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 if __package__ in (None, ''):
   # Run as a file: make the packages importable from the repo root.
@@ -37,13 +40,19 @@ FLAGS = flags.FLAGS
 
 MAX_SIDE = 512            # pixels per side of a posted drawing
 MAX_BODY = 4 * 1024 * 1024  # bytes of a request body
-# Seconds a connection may take to send each part of its request: a client
-# that announces more bytes than it sends is answered and dropped, instead of
-# holding a thread forever.
+# Seconds a client may take to send its request's headers (each line) and,
+# all together, its body: one that announces more bytes than it sends is
+# answered 408 and dropped, instead of holding a thread forever.
 READ_TIMEOUT = 5.0
-# Predictions answered at once; more are told to retry (503), so that a crowd
-# of slow clients cannot each hold a 4 MiB body and a thread.
+# Predictions answered at once. A request counts only once its whole body
+# has arrived, so clients still sending (slow, or never finishing) cannot
+# keep the others out; more than this many at once are told to retry (503).
 MAX_REQUESTS = 8
+# Clients still sending are bounded on their own: open connections, and the
+# body bytes announced by the requests being received, all together. Past
+# either, a request is told to retry (503) at once.
+MAX_CONNECTIONS = 512
+MAX_BODY_BYTES_HELD = 64 * 1024 * 1024
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Draw a digit</title>
@@ -211,36 +220,66 @@ class Handler(http.server.BaseHTTPRequestHandler):
       self.close_connection = True  # its body is left unread
       self._json(404, {'error': 'Not found: %s' % self.path})
       return
-    if not self.server.requests.try_enter():
-      self.close_connection = True
-      self._json(503, {'error': 'The server is busy answering %d requests: '
-                                'try again in a moment.' %
-                                self.server.requests.limit})
-      return
-    try:
-      status, answer = self._predict()
-    finally:
-      self.server.requests.leave()
-    self._json(status, answer)
-
-  def _predict(self):
-    """(HTTP status, JSON answer) for the posted drawing."""
     try:
       length = parse_content_length(self.headers.get('Content-Length'))
     except BadRequest as e:
       self.close_connection = True  # the body, if any, is left unread
-      return 400, {'error': str(e)}
+      self._json(400, {'error': str(e)})
+      return
+    if not self.server.body_bytes.try_enter(length):
+      self.close_connection = True
+      self._json(503, {'error': 'The server is receiving too many drawings '
+                                'at once: try again in a moment.'})
+      return
     try:
-      body = self.rfile.read(length)
+      status, answer = self._answer(length)
+    finally:
+      self.server.body_bytes.leave(length)
+    self._json(status, answer)
+
+  def _answer(self, length):
+    """(HTTP status, JSON answer) for a request of length body bytes."""
+    try:
+      body = self._read_body(length)
     except TimeoutError:
       self.close_connection = True
       return 408, {'error': 'The body did not arrive within %g seconds: send '
                             'the %d bytes the Content-Length announces.' %
                             (self.server.read_timeout, length)}
+    finally:
+      self.connection.settimeout(self.server.read_timeout)
     if len(body) < length:
       self.close_connection = True
       return 400, {'error': 'The body ended after %d of the %d bytes its '
                             'Content-Length announces.' % (len(body), length)}
+    # Only now, with the whole body here, does the request take a slot.
+    if not self.server.requests.try_enter():
+      return 503, {'error': 'The server is busy answering %d requests: try '
+                            'again in a moment.' % self.server.requests.limit}
+    try:
+      return self._predict(body)
+    finally:
+      self.server.requests.leave()
+
+  def _read_body(self, length):
+    """The body's bytes (fewer if the client closed), or TimeoutError once
+    the read timeout has passed since the first byte was asked for."""
+    deadline = time.monotonic() + self.server.read_timeout
+    chunks, received = [], 0
+    while received < length:
+      remaining = deadline - time.monotonic()
+      if remaining <= 0:
+        raise TimeoutError()
+      self.connection.settimeout(remaining)
+      chunk = self.rfile.read1(min(1 << 16, length - received))
+      if not chunk:
+        break
+      chunks.append(chunk)
+      received += len(chunk)
+    return b''.join(chunks)
+
+  def _predict(self, body):
+    """(HTTP status, JSON answer) for the posted drawing's body."""
     try:
       digit = images.to_mnist(parse_drawing(body))
     except (BadRequest, images.ImageError) as e:
@@ -264,31 +303,79 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class RequestLimit(object):
-  """Counts the requests being answered; at most `limit` at once."""
+  """Counts what is in use (requests, connections, bytes); at most `limit`."""
 
   def __init__(self, limit):
     self.limit = limit
     self.active = 0
     self._lock = threading.Lock()
 
-  def try_enter(self):
+  def try_enter(self, amount=1):
     with self._lock:
-      if self.active >= self.limit:
+      if self.active + amount > self.limit:
         return False
-      self.active += 1
+      self.active += amount
       return True
 
-  def leave(self):
+  def leave(self, amount=1):
     with self._lock:
-      self.active -= 1
+      self.active -= amount
+
+
+# What a connection past MAX_CONNECTIONS gets, written by the thread that
+# accepts connections: short enough for any socket's send buffer.
+_TOO_MANY_CONNECTIONS = json.dumps({
+    'error': 'The server has too many open connections: try again in a '
+             'moment.'}).encode()
+_TOO_MANY_CONNECTIONS_RESPONSE = (
+    b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n'
+    b'Content-Length: %d\r\nConnection: close\r\n\r\n' %
+    len(_TOO_MANY_CONNECTIONS) + _TOO_MANY_CONNECTIONS)
+
+
+class DrawServer(http.server.ThreadingHTTPServer):
+  """A thread per connection, at most max_connections of them."""
+
+  # The listen backlog: socketserver's 5 made a crowd's sixth connection
+  # wait for the kernel's one-second SYN retry.
+  request_queue_size = 128
+
+  def __init__(self, address, read_timeout, max_requests, max_connections,
+               max_body_bytes):
+    self.read_timeout = read_timeout
+    self.requests = RequestLimit(max_requests)
+    self.connections = RequestLimit(max_connections)
+    self.body_bytes = RequestLimit(max_body_bytes)
+    super(DrawServer, self).__init__(address, Handler)
+
+  def process_request(self, request, client_address):
+    if not self.connections.try_enter():
+      try:
+        request.settimeout(1.0)
+        request.sendall(_TOO_MANY_CONNECTIONS_RESPONSE)
+      except OSError:
+        pass
+      self.shutdown_request(request)
+      return
+    try:
+      super(DrawServer, self).process_request(request, client_address)
+    except BaseException:  # No thread started: it will not leave.
+      self.connections.leave()
+      raise
+
+  def process_request_thread(self, request, client_address):
+    try:
+      super(DrawServer, self).process_request_thread(request, client_address)
+    finally:
+      self.connections.leave()
 
 
 def make_server(checkpoint_dir, port, read_timeout=READ_TIMEOUT,
-                max_requests=MAX_REQUESTS):
+                max_requests=MAX_REQUESTS, max_connections=MAX_CONNECTIONS,
+                max_body_bytes=MAX_BODY_BYTES_HELD):
   """A server on 127.0.0.1:port (0 picks a free port) with the model loaded."""
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler)
-  server.read_timeout = read_timeout
-  server.requests = RequestLimit(max_requests)
+  server = DrawServer(('127.0.0.1', port), read_timeout, max_requests,
+                      max_connections, max_body_bytes)
   try:
     server.sess, server.model = mnist_model.restore(checkpoint_dir)
   except BaseException:

@@ -55,12 +55,15 @@ def write_dataset(data_dir, records_per_file=200, test_labels=None, seed=0):
 TENSORFLOW_NOISE = re.compile(r'^[IWEF]\d{4} .*|.*deprecat.*', re.M | re.I)
 
 
-def run_script(args, cwd=REPO_ROOT, timeout=240, env=None, quiet=True):
+def run_script(args, cwd=REPO_ROOT, timeout=240, env=None, quiet=None):
   """Runs a command as a user would; returns the CompletedProcess (text).
 
-  As a user has it, TF_CPP_MIN_LOG_LEVEL is unset; with quiet, the run
+  As a user has it, TF_CPP_MIN_LOG_LEVEL is unset; with quiet (the default
+  for the package's commands, not for scripts/ and `python -c`), the run
   fails the test if TensorFlow's own lines reach its stdout or stderr.
   """
+  if quiet is None:
+    quiet = not (str(args[0]).startswith('scripts') or '-c' in args[:2])
   full_env = dict(os.environ, PYTHONUNBUFFERED='1')
   full_env.pop('TF_CPP_MIN_LOG_LEVEL', None)
   full_env.update(env or {})

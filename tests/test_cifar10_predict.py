@@ -147,7 +147,9 @@ def test_no_checkpoint_is_a_usage_error(tmp_path):
   (tmp_path / 'train').mkdir()
   folder = re.escape(str(tmp_path / 'train'))
   with pytest.raises(UsageError, match=r'no checkpoint in %s: train a model '
-                     r'first \(cifar10_train --train_dir=%s\)' % (folder, folder)):
+                     r'first \(cifar10_train --train_dir=%s, or python '
+                     r'cifar10/cifar10_train.py in a checkout\)' % (folder,
+                                                                 folder)):
     trained_model.require_checkpoint(str(tmp_path / 'train'))
   with pytest.raises(UsageError, match='does not exist.*cifar10_train'):
     trained_model.require_checkpoint(str(tmp_path / 'nowhere'))

@@ -3,11 +3,13 @@
 Each test talks HTTP to a server on 127.0.0.1 with a trained checkpoint:
 malformed lengths and pixels get a 400 with a message, a body that never
 arrives a 408 after the read timeout, a crowd a 503, a model failure a 500;
-idle connections cannot pin it. Every socket has a timeout, so a test that
+idle connections and slow clients cannot pin it (a request takes a
+prediction slot only once its body is there). Every socket has a timeout, so a test that
 goes wrong fails instead of hanging.
 """
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -159,20 +161,114 @@ def test_idle_connections_do_not_pin_the_server(server):
       sock.close()
 
 
-def test_requests_beyond_the_cap_get_a_503_and_the_server_recovers(server):
+def test_requests_beyond_the_cap_get_a_503_and_the_server_recovers(
+    server, monkeypatch):
+  # One prediction at a time (the fixture's cap): hold it in the model.
+  from mnist_cnn import mnist_draw_server
+  inside, release = threading.Event(), threading.Event()
+  real_look_at = mnist_draw_server.mnist_model.look_at
+
+  def slow_look_at(*args):
+    inside.set()
+    release.wait(SOCKET_TIMEOUT)
+    return real_look_at(*args)
+
+  monkeypatch.setattr(mnist_draw_server.mnist_model, 'look_at', slow_look_at)
   holder = _connect(server)
   try:
-    holder.sendall(_request([('Content-Length', 100)], b'{'))
-    deadline = time.time() + SOCKET_TIMEOUT
-    while server.requests.active < 1:  # the holder's handler has the slot
-      assert time.time() < deadline, 'the held request never started'
-      time.sleep(0.01)
+    holder.sendall(_request([('Content-Length', len(ONE_PIXEL))], ONE_PIXEL))
+    assert inside.wait(SOCKET_TIMEOUT), 'the held request never started'
     status, answer = _post(server, ONE_PIXEL)
     assert status == 503 and 'busy' in answer['error'], answer
-    assert _answer(holder)[0] == 408  # the holder times out and lets go
+    release.set()
+    assert _answer(holder)[0] == 200  # the held one is answered
   finally:
+    release.set()
     holder.close()
+  monkeypatch.undo()
   _still_serves(server)
+
+
+def _rss_mib():
+  with open('/proc/self/status') as f:
+    return int(re.search(r'VmRSS:\s+(\d+)', f.read()).group(1)) / 1024.0
+
+
+@pytest.mark.parametrize('crowd', [40, 200])
+def test_slow_clients_cannot_keep_a_drawing_out(mnist_trained, crowd):
+  """A crowd that sends headers and one byte of a 1000-byte body: the
+  others are still answered at once, and the crowd gets 408s."""
+  server = _start(mnist_trained['checkpoint_dir'], read_timeout=3.0)
+  slow = []
+  try:
+    _still_serves(server)  # warmed up: the first prediction builds caches
+    memory_before = _rss_mib()
+    for _ in range(crowd):
+      sock = _connect(server)
+      sock.sendall(_request([('Content-Length', 1000)], b'{'))
+      slow.append(sock)
+    deadline = time.time() + SOCKET_TIMEOUT
+    while server.body_bytes.active < crowd * 1000:  # all being received
+      assert time.time() < deadline, (server.body_bytes.active,
+                                      server.connections.active)
+      time.sleep(0.01)
+    start = time.time()
+    status, answer = _post(server, _drawing([255] * 16, 4, 4))
+    assert status == 200 and time.time() - start < 1.0, answer
+    for body in (b'{"width": 1}', b'\xff\x00', b'[1, 2, 3]', b'{"pixels": 7}'):
+      status, answer = _post(server, body)
+      assert status == 400 and answer['error'], (body, answer)
+    assert server.requests.active == 0  # the crowd holds no prediction slot
+    # A thread and a 1000-byte reservation each: a few MiB, not the crowd's
+    # announced bodies times anything.
+    assert _rss_mib() - memory_before < 64
+    for sock in slow:
+      assert _answer(sock)[0] == 408
+  finally:
+    for sock in slow:
+      sock.close()
+    _stop(server)
+
+
+def test_past_the_connection_limit_a_client_gets_a_503_at_once(mnist_trained):
+  server = _start(mnist_trained['checkpoint_dir'], read_timeout=READ_TIMEOUT,
+                  max_connections=3)
+  idle = [_connect(server) for _ in range(3)]
+  try:
+    deadline = time.time() + SOCKET_TIMEOUT
+    while server.connections.active < 3:
+      assert time.time() < deadline
+      time.sleep(0.01)
+    with _connect(server) as sock:
+      start = time.time()
+      status, answer = _answer(sock)
+    assert status == 503 and 'too many open connections' in answer['error']
+    assert time.time() - start < READ_TIMEOUT
+  finally:
+    for sock in idle:
+      sock.close()
+  try:
+    _still_serves(server)  # once the idle ones are gone
+  finally:
+    _stop(server)
+
+
+def test_bodies_past_the_byte_budget_get_a_503(mnist_trained):
+  server = _start(mnist_trained['checkpoint_dir'], read_timeout=READ_TIMEOUT,
+                  max_body_bytes=1500)
+  try:
+    with _connect(server) as holder:
+      holder.sendall(_request([('Content-Length', 1000)], b'{'))
+      deadline = time.time() + SOCKET_TIMEOUT
+      while server.body_bytes.active < 1000:
+        assert time.time() < deadline
+        time.sleep(0.01)
+      status, answer = _send(server, [('Content-Length', 1000)], b'{' * 1000)
+      assert status == 503 and 'too many drawings' in answer['error'], answer
+      status, _ = _post(server, ONE_PIXEL)  # 30 bytes still fit
+      assert status == 200
+  finally:
+    _stop(server)
 
 
 def test_a_failure_in_the_model_gets_a_500_with_one_line(mnist_trained):
