@@ -228,9 +228,10 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
     # Let queue runners that outlived the session end now, while the hook
     # above still applies: past interpreter shutdown Python prints their
     # errors with its default hook.
+    deadline = time.time() + STOP_GRACE_PERIOD_SECS  # for all, not each
     for thread in threading.enumerate():
       if thread.name.startswith('QueueRunnerThread'):
-        thread.join(STOP_GRACE_PERIOD_SECS)
+        thread.join(max(0.0, deadline - time.time()))
   if stop.requested:
     raise interrupts.Interrupted(stop.signal_number,
                                  interrupts.resume_message(step, path))
