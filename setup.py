@@ -29,12 +29,13 @@ setup(
     extras_require={
         # selenium drives Debian's chromium for the draw-a-digit page test;
         # hypothesis generates the inputs of the fuzz tests; pytest-xdist runs
-        # the suite on every core (1.6x on 2 cores: README, Tests).
+        # the suite on every core (see the README's Tests section for the
+        # measured times).
         'test': ['pytest>=7', 'pytest-xdist>=3', 'selenium>=4.10',
                  'hypothesis>=6.100', 'matplotlib>=3.5'],
         # The pictures: mnist_predict/cifar10_predict --chart and
         # scripts/plot_curves.py. An extra, not a dependency: nothing else
-        # draws, and matplotlib with Pillow and its fonts is ~40 MB.
+        # draws, and matplotlib brings Pillow and its fonts with it.
         'charts': ['matplotlib>=3.5'],
         'hub': ['tensorflow_hub'],
         'torch': ['torch'],

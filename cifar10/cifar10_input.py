@@ -363,11 +363,11 @@ def distorted_inputs(data_dir, batch_size,
   with tf.name_scope('data_augmentation'):
     filename_queue = tf.train.string_input_producer(filenames)
     # The tutorial read, distorted and enqueued one image per queue-runner
-    # step: a dozen small ops and a Python round trip per image; on 2 cores
-    # the trainer ran 1.14x faster without that (scripts/benchmark_speed.py,
-    # part 1, side by side). Reading up to a batch of
-    # records at a time and distorting them together keeps the queue runners
-    # and the shuffling queue, at a fraction of the cost (README, Speed).
+    # step: a dozen small ops and a Python round trip per image, which slowed
+    # the trainer (scripts/benchmark_speed.py measures both side by side; see
+    # the README's Speed table). Reading up to a batch of records at a time
+    # and distorting them together keeps the queue runners and the shuffling
+    # queue, at a fraction of the cost.
     reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
     _, records = reader.read_up_to(filename_queue, batch_size)
     uint8images, labels = decode_records(records)

@@ -19,8 +19,8 @@ measures, for batch 128 on this machine, one after the other:
   5. evaluation: seconds for the 10,000 test images with
      `cifar10_eval.py --run_once`, plain and with --eval_flip;
   6. resident memory of a `cifar10_train.py` run of --memory_minutes.
-and prints a table with the ratios (README, Speed, has the latest figures).
-The whole run takes about --memory_minutes + 6 minutes.
+and prints a table with the ratios (see the README's Speed table for the
+latest figures and how long a whole run took).
 """
 import argparse
 import collections

@@ -7,8 +7,8 @@ probable in orange, with the probability written beside each bar.
 
 matplotlib is an extra, not a core dependency: only --chart and the
 notebooks draw, and training, evaluation, export and the draw server would
-not use the ~40 MB it brings with its fonts and Pillow. `pip install -e
-'.[charts]'` (or `.[notebook]`) installs it; `require_matplotlib` is the one
+not use it, nor the fonts and Pillow it brings. `pip install -e '.[charts]'`
+(or `.[notebook]`) installs it; `require_matplotlib` is the one
 line a command prints without it.
 """
 import io
