@@ -35,17 +35,15 @@ into place at the end, so a failed or interrupted run never leaves a
 half-written export. An existing --export_dir is refused unless --overwrite.
 """
 import os
-import shutil
 import sys
-import tempfile
 
 if __package__ in (None, ''):
   # Run as a file: make the packages importable from the repo root.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from tutorials_common import files
 from tutorials_common import images as images_lib
-from tutorials_common.errors import CommandError
 from tutorials_common.errors import UsageError
 from absl import flags
 from absl import logging
@@ -93,10 +91,6 @@ def define_flags():
                       'CIFAR-10 data folder (path); only its batches.meta.txt '
                       'is read, for the class names the model returns. '
                       'Without one, the ten standard names are used.')
-
-
-class ExportError(CommandError):
-  """The model could not be written."""
 
 
 def frozen_graph(checkpoint_path, flip=False):
@@ -222,38 +216,15 @@ def export(checkpoint_path, export_dir, names, flip=False, tflite=False,
     if not os.path.isdir(export_dir) or os.path.islink(export_dir):
       raise UsageError('--export_dir %s exists and is not a folder; it is '
                        'not replaced even with --overwrite.' % export_dir)
-  parent = os.path.dirname(export_dir)
-  try:
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(
-        prefix='.%s.partial-' % os.path.basename(export_dir), dir=parent)
-  except OSError as e:
-    raise ExportError('cannot create %s: %s' % (parent, e.strerror or e))
-  try:
+  with files.staged_folder(export_dir, 'the export') as new:
     graph_def, uses_averages = frozen_graph(checkpoint_path, flip)
     model = CifarModel(graph_def, names)
-    new = os.path.join(staging, 'model')
     write_export(model, new, tflite, quantize)
     sizes = [('SavedModel', folder_bytes(new))]
     for name in (TFLITE_FILE, QUANTIZED_FILE):
       if os.path.exists(os.path.join(new, name)):
         sizes.append((name, os.path.getsize(os.path.join(new, name))))
         sizes[0] = ('SavedModel', sizes[0][1] - sizes[-1][1])
-    if os.path.lexists(export_dir):  # --overwrite: swap, then remove the old.
-      old = os.path.join(staging, 'old')
-      os.rename(export_dir, old)
-      try:
-        os.rename(new, export_dir)
-      except OSError:
-        os.rename(old, export_dir)
-        raise
-    else:
-      os.rename(new, export_dir)
-  except OSError as e:
-    raise ExportError('cannot write the export to %s: %s' %
-                      (export_dir, e.strerror or e))
-  finally:
-    shutil.rmtree(staging, ignore_errors=True)
   return uses_averages, sizes
 
 

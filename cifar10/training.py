@@ -208,23 +208,32 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
         session_creator=_PromptWorkerSessionCreator(
             scaffold=scaffold, master=master, config=config),
         hooks=hooks, stop_grace_period_secs=STOP_GRACE_PERIOD_SECS)
-  with interrupts.StopRequests() as stop:
-    with session as mon_sess:
-      try:
-        while not mon_sess.should_stop() and not stop.requested:
-          mon_sess.run(train_op)
-        if stop.requested:
-          # Ctrl-C or SIGTERM between two steps: keep the steps since the
-          # last checkpoint (the chief writes them; in a cluster the others
-          # keep none).
-          with stop.saving():
-            step, path = mon_sess.run_step_fn(
-                lambda step_context: _save(step_context.session,
-                                           settings.train_dir, is_chief))
-      finally:
-        # From here the session closes, cancelling what its queue runners
-        # wait for: their errors say only that.
-        _session_closing.set()
+  try:
+    with interrupts.StopRequests() as stop:
+      with session as mon_sess:
+        try:
+          while not mon_sess.should_stop() and not stop.requested:
+            mon_sess.run(train_op)
+          if stop.requested:
+            # Ctrl-C or SIGTERM between two steps: keep the steps since the
+            # last checkpoint (the chief writes them; in a cluster the others
+            # keep none).
+            with stop.saving():
+              step, path = mon_sess.run_step_fn(
+                  lambda step_context: _save(step_context.session,
+                                             settings.train_dir, is_chief))
+        finally:
+          # From here the session closes, cancelling what its queue runners
+          # wait for: their errors say only that.
+          _session_closing.set()
+  except Exception as e:  # pylint: disable=broad-except
+    # A full disk or a read-only train_dir: one line, and the last
+    # checkpoint (which the checkpoint state still names) to resume from.
+    failure = checkpoints.save_failed(e, settings.train_dir)
+    if failure is None:
+      raise
+    raise failure from None
+  finally:
     # Let queue runners that outlived the session end now, while the hook
     # above still applies: past interpreter shutdown Python prints their
     # errors with its default hook.

@@ -111,6 +111,7 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 
 from tutorials_common.errors import CommandError  # noqa: E402
 from tutorials_common.errors import UsageError  # noqa: E402
+from tutorials_common import files  # noqa: E402
 from tutorials_common import interrupts  # noqa: E402
 from tutorials_common.errors import one_line  # noqa: E402
 
@@ -210,6 +211,13 @@ def _guarded(main, graph_mode):
       if isinstance(e, _Terminated):
         fail('stopped by SIGTERM.', interrupts.EXIT_STATUS[signal.SIGTERM])
       fail('interrupted (Ctrl-C).', interrupts.EXIT_STATUS[signal.SIGINT])
+    except Exception as e:  # pylint: disable=broad-except
+      # A full disk or a read-only folder met where no code expected it
+      # (a summary, TensorFlow's graph file): still one line.
+      failure = files.write_failed(e)
+      if failure is None:
+        raise
+      fail(failure, failure.exit_status)
   return guarded_main
 
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from image_retraining import features
 from image_retraining.errors import RetrainError
+from tutorials_common import files
 
 
 def bottleneck_path(bottleneck_dir, image_lists, label, name, module_handle):
@@ -41,13 +42,16 @@ def read_bottleneck(path):
 
 
 def write_bottleneck(path, vector):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    # 9 significant digits: the fewest that bring every float32 back
-    # exactly (8 changed about one value in 200).
-    f.write(','.join('%.9g' % v for v in vector))
-  os.replace(tmp, path)
+  """Writes one cached bottleneck, whole or not at all (files.WriteError)."""
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+  except OSError as e:
+    raise files.write_error(path, e) from None
+  # 9 significant digits: the fewest that bring every float32 back exactly
+  # (8 changed about one value in 200). Not fsynced: the wait costs more than
+  # the write, and read_bottleneck recomputes a file a crash damaged.
+  files.write_atomically(path, ','.join('%.9g' % v for v in vector),
+                         durable=False)
 
 
 def cache_bottlenecks(image_lists, image_dir, bottleneck_dir, extractor,
@@ -95,7 +99,13 @@ def cache_bottlenecks(image_lists, image_dir, bottleneck_dir, extractor,
                                                      extractor.image_size):
       result = extractor(np.stack(group_images))
       for item, vector in zip(group_items, result):
-        write_bottleneck(item[3], vector)
+        try:
+          write_bottleneck(item[3], vector)
+        except files.WriteError as e:
+          raise files.WriteError(
+              '%s The %d bottlenecks cached before it are kept: fix that, '
+              'then run the same command to go on from them.' %
+              (e, stats['created'] + stats['reused'])) from None
         vectors[item[:3]] = vector
         stats['created'] += 1
     done = min(begin + batch_size, len(todo))

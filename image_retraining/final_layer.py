@@ -14,6 +14,7 @@ import tensorflow.compat.v1 as tf1
 
 from image_retraining import features
 from image_retraining.errors import RetrainError
+from tutorials_common import files
 
 
 def _sample(rng, n, batch_size):
@@ -153,18 +154,23 @@ def export(extractor, weights, biases, saved_model_dir, labels,
     raise RetrainError("--saved_model_dir '%s' exists and is not empty; "
                        "choose a new directory." % saved_model_dir)
   model = RetrainedModel(extractor, weights, biases, output_name)
-  tf.saved_model.save(model, saved_model_dir,
-                      signatures={'serving_default': model.__call__})
-  write_labels(os.path.join(saved_model_dir, 'labels.txt'), labels)
+  # Written beside saved_model_dir and renamed once complete: a full disk
+  # leaves no half model that label_image would try to load.
+  with files.staged_folder(saved_model_dir, 'the retrained model') as new:
+    tf.saved_model.save(model, new,
+                        signatures={'serving_default': model.__call__})
+    write_labels(os.path.join(new, 'labels.txt'), labels)
   if output_labels:
     write_labels(output_labels, labels)
 
 
 def write_labels(path, labels):
   if os.path.dirname(path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, 'w') as f:
-    f.write('\n'.join(labels) + '\n')
+    try:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as e:
+      raise files.write_error(path, e) from None
+  files.write_atomically(path, '\n'.join(labels) + '\n')
 
 
 def read_labels(path):

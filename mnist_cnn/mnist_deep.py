@@ -162,7 +162,15 @@ def main(argv=None):  # pylint: disable=unused-argument
   tf.gfile.MakeDirs(FLAGS.checkpoint_dir)
   data = input_data.read_data_sets(FLAGS.data_dir)
   with tf.Graph().as_default():
-    accuracy, examples_per_sec = train(data, run_dir)
+    try:
+      accuracy, examples_per_sec = train(data, run_dir)
+    except Exception as e:  # pylint: disable=broad-except
+      # A full disk or a read-only folder: one line, and the checkpoint to
+      # resume from.
+      failure = checkpoints.save_failed(e, FLAGS.checkpoint_dir)
+      if failure is None:
+        raise
+      raise failure from None
   if accuracy is None:
     print('Already at --steps=%d: nothing to train.' % FLAGS.steps)
   else:

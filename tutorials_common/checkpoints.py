@@ -4,6 +4,7 @@ import re
 
 import tensorflow.compat.v1 as tf
 
+from tutorials_common import files
 from tutorials_common.errors import UsageError
 
 
@@ -74,3 +75,47 @@ def require_checkpoint(path, flag='--checkpoint_dir', how_to_train=None):
   raise CheckpointError(
       'no checkpoint in %s: train a model first%s, or point %s at the folder '
       'that holds its model.ckpt-* files.' % (path, train, flag))
+
+
+_NO_SPACE = ('No space left on device', 'Disk quota exceeded', 'File too large')
+
+
+def save_failed(error, checkpoint_dir):
+  """The WriteError of a training run's failed write, or None.
+
+  When error is a checkpoint (or summary, or graph) that could not be
+  written for want of space or permission, removes what the write left
+  unfinished in checkpoint_dir and returns one line naming what, where and
+  why, and the checkpoint training resumes from once the cause is fixed
+  (the checkpoint state still names it: TensorFlow updates that file only
+  after a checkpoint is complete). Any other error: None.
+  """
+  failure = files.failed_write(error)
+  if failure is None:
+    return None
+  path, reason = failure
+  if path is None:
+    path = os.path.join(checkpoint_dir, 'a file')
+  folder, name = os.path.split(path)
+  files.remove_unfinished(folder)
+  of_checkpoint = re.match(r'^(.*ckpt-\d+)(\.index|\.meta|\.data-\d+-of-\d+)?$',
+                           name)
+  if of_checkpoint:
+    prefix = os.path.join(folder, of_checkpoint.group(1))
+    if not os.path.exists(prefix + '.index'):
+      # Its shards already in place when the index failed: not a
+      # checkpoint, only space taken.
+      for part in tf.io.gfile.glob(prefix + '.data-*') + [prefix + '.meta']:
+        if os.path.exists(part):
+          os.remove(part)
+      name = 'checkpoint ' + of_checkpoint.group(1)
+  fix = ('free some space' if reason in _NO_SPACE else
+         'make %s writable' % folder)
+  latest = find_checkpoint(checkpoint_dir)
+  if latest:
+    then = ('%s, the last checkpoint, is intact: %s, then run the same '
+            'command to resume from it.' % (latest, fix))
+  else:
+    then = 'No checkpoint was saved yet: %s, then run the command again.' % fix
+  return files.WriteError('cannot write %s in %s: %s. %s' % (
+      name, folder, reason, then))

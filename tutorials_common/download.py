@@ -1,5 +1,4 @@
 """The one download helper of the data sets (CIFAR-10 and MNIST)."""
-import errno
 import hashlib
 import os
 import sys
@@ -7,12 +6,12 @@ import tempfile
 
 from six.moves import urllib
 
+from tutorials_common import files
 from tutorials_common.errors import UsageError
 
 
 # Errors of writing the bytes rather than of fetching them.
-WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT,
-                errno.EFBIG)
+WRITE_ERRNOS = files.WRITE_ERRNOS
 
 
 class DownloadError(UsageError):
