@@ -70,6 +70,8 @@ def main():
   parser.add_argument('--batch_size', type=int, default=128,
                       help='Images per tower or worker per step (images).')
   args = parser.parse_args()
+  # cifar10_input.BATCHES_DIR, spelled out: this script only starts the
+  # trainers, and importing cifar10_input would load TensorFlow for nothing.
   if not os.path.isdir(os.path.join(args.data_dir, 'cifar-10-batches-bin')):
     parser.error('no CIFAR-10 data under %s: pass --data_dir.' % args.data_dir)
   work = tempfile.mkdtemp(prefix='benchmark_multi_')

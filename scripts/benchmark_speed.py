@@ -382,9 +382,9 @@ def memory(data_dir, train_dir, minutes):
 
 def main(argv=None):
   args = parse_args(argv)
-  if not os.path.isdir(os.path.join(args.data_dir, 'cifar-10-batches-bin')):
+  if not os.path.isdir(os.path.join(args.data_dir, cifar10_input.BATCHES_DIR)):
     print('No CIFAR-10 data at %s: pass --data_dir=<folder holding '
-          'cifar-10-batches-bin/>.' % args.data_dir)
+          '%s/>.' % (args.data_dir, cifar10_input.BATCHES_DIR))
     return 2
   tf.disable_eager_execution()
   tf.get_logger().setLevel('ERROR')  # The queue runners' deprecation notes.

@@ -24,7 +24,7 @@ import time
 from datetime import datetime
 
 import bench_common  # First: it puts the repository on sys.path.
-from cifar10.cifar10_input import NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+from cifar10.cifar10_input import BATCHES_DIR, NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
 
 STEP_LINE = re.compile(r'^([\d-]+ [\d:.]+): step (\d+), loss = [\d.]+ '
                        r'\(([\d.]+) examples/sec', re.M)
@@ -61,10 +61,10 @@ def main(argv=None):
   if args.report_only:
     with open(os.path.join(args.work_dir, 'started.txt')) as f:
       return report(args, float(f.read()))
-  batches = os.path.join(args.data_dir, 'cifar-10-batches-bin')
+  batches = os.path.join(args.data_dir, BATCHES_DIR)
   if not os.path.isdir(batches):
     print('SKIPPED: no real CIFAR-10 data at %s; pass --data_dir=<folder '
-          'holding cifar-10-batches-bin/>.' % batches)
+          'holding %s/>.' % (batches, BATCHES_DIR))
     return 0
   train_dir = os.path.join(args.work_dir, 'train')
   eval_dir = os.path.join(args.work_dir, 'eval')
