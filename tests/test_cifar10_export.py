@@ -15,7 +15,7 @@ from cifar_fixtures import run_script
 
 EXPORT = os.path.join('cifar10', 'cifar10_export.py')
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
-REAL_DATA = os.path.join('scripts', 'cifar10_use_model_real_data.py')
+REAL_DATA = os.path.join('scripts', 'cifar10_export_real_data.py')
 NAMES = cifar_fixtures.CIFAR10_EXPORT_NAMES
 NUM_TEST = cifar_fixtures.CIFAR10_EXPORT_TEST_IMAGES
 

@@ -7,7 +7,7 @@ export), scores the SavedModel and both TensorFlow Lite files on the first
 checkpoint and images, and times one image and a batch of 100 through each
 model. Prints a table; --output also writes the figures as JSON.
 
-  python scripts/cifar10_use_model_real_data.py \
+  python scripts/cifar10_export_real_data.py \
       --data_dir=../shared/datasets/cifar10 --checkpoint_dir=/tmp/cifar10_train
 
 Expect the SavedModel's precision to equal cifar10_eval.py's exactly (the
@@ -27,6 +27,9 @@ from datetime import datetime
 
 import bench_common  # First: it puts the repository on sys.path.
 import numpy as np
+import tensorflow as tf
+
+from cifar10 import cifar10_input
 
 EXPORT = os.path.join('cifar10', 'cifar10_export.py')
 EVAL = os.path.join('cifar10', 'cifar10_eval.py')
@@ -41,7 +44,7 @@ def parse_args(argv):
                       help='Folder holding cifar-10-batches-bin/ (path).')
   parser.add_argument('--checkpoint_dir', default='/tmp/cifar10_train',
                       help='Folder of the trained checkpoint (path).')
-  parser.add_argument('--work_dir', default='/tmp/cifar10_use_model',
+  parser.add_argument('--work_dir', default='/tmp/cifar10_export_real_data',
                       help='Where the export (unless --export_dir) and the '
                       "evaluation's events go (path).")
   parser.add_argument('--export_dir', default=None,
@@ -74,7 +77,6 @@ def run(args):
 
 def test_images(data_dir, count):
   """uint8 [count, 32, 32, 3] images and int labels of test_batch.bin."""
-  from cifar10 import cifar10_input  # pylint: disable=g-import-not-at-top
   path = cifar10_input.data_files(data_dir, eval_data=True)[0]
   records = cifar10_input.read_records(path)[:count]
   if len(records) < count:
@@ -87,7 +89,6 @@ def test_images(data_dir, count):
 def eval_precision(args, eval_dir):
   """cifar10_eval.py --run_once's precision @ 1: (exact value from its
   event file, the printed line's value)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   result = run([EVAL, '--data_dir', args.data_dir, '--checkpoint_dir',
                 args.checkpoint_dir, '--eval_dir', eval_dir, '--run_once',
                 '--num_examples', str(args.num_examples)])
@@ -106,7 +107,6 @@ class TfliteModel(object):
   """A .tflite file behind a probabilities(pixels) call."""
 
   def __init__(self, path, threads):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     self.interpreter = tf.lite.Interpreter(model_path=path,
                                            num_threads=threads)
     self.input = self.interpreter.get_input_details()[0]['index']
@@ -141,7 +141,6 @@ def latency_ms(predict, inputs, repeats):
 
 
 def measure(args):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel('ERROR')  # Deprecation notices.
   warnings.filterwarnings('ignore', message='.*tf.lite.Interpreter is deprecated')
   export_dir = args.export_dir or os.path.join(args.work_dir, 'model')
@@ -245,7 +244,6 @@ def report(figures):
 
 def main(argv=None):
   args = parse_args(argv)
-  from cifar10 import cifar10_input  # pylint: disable=g-import-not-at-top
   test_file = os.path.join(args.data_dir, cifar10_input.BATCHES_DIR,
                            'test_batch.bin')
   if not os.path.isfile(test_file):
