@@ -25,6 +25,12 @@ import sys
 import bench_common  # First: it puts the repository on sys.path.
 from absl import app
 from absl import flags
+import numpy as np
+import retrain_baseline as baseline
+
+from cifar10 import cifar10_input
+from image_retraining import cifar10_to_folders
+from image_retraining import split
 
 FLAGS = flags.FLAGS
 SOURCE_CLASSES = 'airplane,automobile,bird,cat,deer'
@@ -59,10 +65,6 @@ def _run(args, log):
 
 def main(argv):
   del argv
-  from image_retraining import cifar10_to_folders, split  # pylint: disable=g-import-not-at-top,multiple-imports
-  import retrain_baseline as baseline  # pylint: disable=g-import-not-at-top
-  from cifar10 import cifar10_input  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   work = FLAGS.work_dir
   src = os.path.join(FLAGS.cifar_dir, cifar10_input.BATCHES_DIR)
   data_dir = os.path.join(work, 'data')
