@@ -6,8 +6,12 @@ import sys
 
 import numpy as np
 
+# conftest imports this module in pytest-xdist's controller too, which runs no
+# test: TensorFlow (which the cifar10 package imports) is imported only in the
+# helpers that need it, so that it loads, and prints its start-up notices,
+# only in the workers.
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECORD_BYTES = 1 + 32 * 32 * 3
 
 
 def cifar_records(labels, images):
@@ -34,9 +38,14 @@ def learnable_images(labels, seed=0):
   return np.clip(images, 0, 255).astype(np.uint8)
 
 
+# cifar10_input.BATCHES_DIR (test_cifar10_input checks they agree), restated
+# to keep TensorFlow out of this module's import.
+BATCHES_DIR = 'cifar-10-batches-bin'
+
+
 def write_dataset(data_dir, records_per_file=200, test_labels=None, seed=0):
   """Writes data_dir/cifar-10-batches-bin with the five train and one test file."""
-  batches = os.path.join(str(data_dir), 'cifar-10-batches-bin')
+  batches = os.path.join(str(data_dir), BATCHES_DIR)
   os.makedirs(batches, exist_ok=True)
   rng = np.random.RandomState(seed)
   for i in range(1, 6):
@@ -84,28 +93,41 @@ def run_retraining(name, *args):
                     [str(a) for a in args], timeout=300)
 
 
-def write_checkpoint(train_dir, step, raw_class, shadow_class):
-  """A cifar10_train-style checkpoint whose raw weights always predict
-  raw_class and whose moving averages always predict shadow_class."""
-  import tensorflow.compat.v1 as tf
-  from cifar10 import cifar10
+def write_checkpoint(train_dir, step, raw_class=None, shadow_class=None,
+                     moving_averages=True, raw_scale=1.0):
+  """A checkpoint of the tutorial's model at `step` in train_dir; its path.
 
+  With moving_averages, it holds them as cifar10_train writes them (each
+  shadow the initial value of its variable); without, it is a checkpoint
+  written by other code, raw weights only. raw_scale multiplies the raw
+  weights after the averages are taken, so the two differ. raw_class and
+  shadow_class set the softmax biases (raw, and their moving average) so
+  that the model always predicts that class.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from cifar10 import cifar10  # pylint: disable=g-import-not-at-top
   with tf.Graph().as_default():
     global_step = tf.train.get_or_create_global_step()
     cifar10.inference(tf.zeros([1, 24, 24, 3]))
-    ema = tf.train.ExponentialMovingAverage(cifar10.MOVING_AVERAGE_DECAY,
-                                            global_step)
-    ema.apply(tf.trainable_variables())
-    biases = [v for v in tf.global_variables()
-              if v.op.name == 'softmax_linear/biases'][0]
-    shadow = ema.average(biases)
-    assigns = [tf.assign(biases, 100.0 * tf.one_hot(raw_class, 10)),
-               tf.assign(shadow, 100.0 * tf.one_hot(shadow_class, 10)),
-               tf.assign(global_step, step)]
+    weights = tf.trainable_variables()
+    biases = [v for v in weights if v.op.name == 'softmax_linear/biases'][0]
+    maintain, assigns = [], [tf.assign(global_step, step)]
+    if moving_averages:
+      ema = tf.train.ExponentialMovingAverage(cifar10.MOVING_AVERAGE_DECAY,
+                                              global_step)
+      maintain = [ema.apply(weights)]  # shadow = the initial values
+      if shadow_class is not None:
+        assigns.append(tf.assign(ema.average(biases),
+                                 100.0 * tf.one_hot(shadow_class, 10)))
+    if raw_scale != 1.0:
+      assigns += [tf.assign(v, v * raw_scale) for v in weights]
     saver = tf.train.Saver()
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
+      sess.run(maintain)
       sess.run(assigns)
+      if raw_class is not None:
+        sess.run(tf.assign(biases, 100.0 * tf.one_hot(raw_class, 10)))
       return saver.save(sess, os.path.join(str(train_dir), 'model.ckpt'),
                         global_step=step)
 
@@ -119,23 +141,8 @@ CIFAR10_EXPORT_TEST_IMAGES = 100
 
 def cifar_test_images(data_dir):
   """uint8 [N, 32, 32, 3] images and labels of the fixture's test file."""
-  path = os.path.join(data_dir, 'cifar-10-batches-bin', 'test_batch.bin')
-  records = np.fromfile(path, np.uint8).reshape(-1, RECORD_BYTES)
-  images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-  return np.ascontiguousarray(images), records[:, 0].astype(np.int64)
-
-
-def write_raw_weights_checkpoint(train_dir, raw_class):
-  """A checkpoint with no moving averages whose weights always say raw_class."""
-  import tensorflow.compat.v1 as tf
-  from cifar10 import cifar10
-  with tf.Graph().as_default():
-    cifar10.inference(tf.zeros([1, 24, 24, 3]))
-    biases = [v for v in tf.global_variables()
-              if v.op.name == 'softmax_linear/biases'][0]
-    assign = tf.assign(biases, 100.0 * tf.one_hot(raw_class, 10))
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      sess.run(assign)
-      tf.train.Saver().save(sess, os.path.join(str(train_dir), 'model.ckpt'),
-                            global_step=3)
+  from cifar10 import cifar10_input  # pylint: disable=g-import-not-at-top
+  records = cifar10_input.read_records(
+      cifar10_input.data_files(data_dir, eval_data=True)[0])
+  return (np.ascontiguousarray(cifar10_input.record_images(records)),
+          records[:, 0].astype(np.int64))

@@ -12,11 +12,15 @@ import json  # noqa: E402
 import pathlib  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 
+from absl import app, flags  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 import cifar_fixtures  # noqa: E402
+from cifar_fixtures import run_script  # noqa: E402
+import mnist_fixtures  # noqa: E402
 
 # Fuzz profiles (tests/test_fuzz_*.py). 'default' keeps the suite within
 # minutes and reproducible: derandomized, no example database, so CI sees the
@@ -25,8 +29,8 @@ import cifar_fixtures  # noqa: E402
 #   python -m pytest tests/test_fuzz_*.py --hypothesis-profile=long \
 #       --hypothesis-show-statistics
 # TensorFlow-backed properties run a third of max_examples, at least 20
-# (each example runs a graph). FUZZ_LONG_EXAMPLES sets the long profile's
-# count.
+# (each example runs a graph: suite_helpers.slow_examples).
+# FUZZ_LONG_EXAMPLES sets the long profile's count.
 _FUZZ = dict(database=None, deadline=None, print_blob=True,
              suppress_health_check=[HealthCheck.too_slow,
                                     HealthCheck.data_too_large])
@@ -91,8 +95,6 @@ def mnist_trained(tmp_path_factory):
 
 
 def _train_mnist(root):
-  import mnist_fixtures
-  from cifar_fixtures import run_script
   data_dir = mnist_fixtures.write_mnist(root / 'data')
   result = run_script([os.path.join('mnist_cnn', 'mnist_deep.py'),
                        '--data_dir', data_dir, '--steps', '120',
@@ -112,7 +114,6 @@ def _run_in_process(module_name, args=(), program=None):
   without TensorFlow's seconds of start-up. The flags the command defines
   are removed again afterwards, so the next command can define its own.
   """
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
   # absl's own --help flags, defined once per process: not the command's.
   app.define_help_flags()
   module = importlib.import_module(module_name)
@@ -166,7 +167,6 @@ def cifar_trained(tmp_path_factory):
 
 
 def _train_cifar(root):
-  from cifar_fixtures import run_script
   data_dir = cifar_fixtures.write_dataset(root / 'data', records_per_file=200)
   train_dir, eval_dir = root / 'train', root / 'eval'
   train = run_script([os.path.join('cifar10', 'cifar10_train.py'),
@@ -192,12 +192,11 @@ def cifar10_exported(tmp_path_factory):
 
 
 def _export_cifar(root):
-  from cifar_fixtures import run_script
   info = dict(root=root, data_dir=str(root / 'data'),
               train_dir=str(root / 'train'), export_dir=str(root / 'export'))
   cifar_fixtures.write_dataset(root / 'data',
                                records_per_file=cifar_fixtures.CIFAR10_EXPORT_TEST_IMAGES)
-  (root / 'data' / 'cifar-10-batches-bin' / 'batches.meta.txt').write_text(
+  (root / 'data' / cifar_fixtures.BATCHES_DIR / 'batches.meta.txt').write_text(
       '\n'.join(cifar_fixtures.CIFAR10_EXPORT_NAMES) + '\n\n')
   train = run_script([os.path.join('cifar10', 'cifar10_train.py'),
                       '--data_dir', info['data_dir'], '--train_dir',
@@ -229,8 +228,7 @@ def cifar10_export_dir(cifar10_exported):
 def _headless_chromium(window_size):
   """A Selenium driver of Debian's Chromium, headless, in a fresh profile,
   with the background networking this machine's closed network refuses off."""
-  import shutil  # pylint: disable=g-import-not-at-top
-  import tempfile  # pylint: disable=g-import-not-at-top
+  # selenium is optional (the test extra): only the browser tests need it.
   from selenium import webdriver  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
   chromium = shutil.which('chromium') or shutil.which('chromium-browser')

@@ -9,9 +9,15 @@ import textwrap
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow.compat.v1 as tf1
 
 import cifar_fixtures
 from cifar_fixtures import run_script
+from cifar10 import cifar10
+from cifar10 import cifar10_export
+from cifar10 import cifar10_input
+from tutorials_common.errors import UsageError
 
 EXPORT = os.path.join('cifar10', 'cifar10_export.py')
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
@@ -23,32 +29,26 @@ NUM_TEST = cifar_fixtures.CIFAR10_EXPORT_TEST_IMAGES
 def checkpoint_probabilities(checkpoint_dir, pixels):
   """The checkpoint's softmax through the project's evaluation graph: the
   preprocessing and network of cifar10_eval.py, the moving averages."""
-  import tensorflow.compat.v1 as tf
-  from cifar10 import cifar10
-  from cifar10 import cifar10_input
-  with tf.Graph().as_default():
-    images = tf.placeholder(tf.float32, [None, 32, 32, 3])
+  with tf1.Graph().as_default():
+    images = tf1.placeholder(tf1.float32, [None, 32, 32, 3])
     probabilities = cifar10.class_probabilities(
         cifar10_input.eval_images(images))
-    saver = tf.train.Saver(cifar10.variables_to_restore())
-    with tf.Session() as sess:
-      saver.restore(sess, tf.train.latest_checkpoint(checkpoint_dir))
+    saver = tf1.train.Saver(cifar10.variables_to_restore())
+    with tf1.Session() as sess:
+      saver.restore(sess, tf1.train.latest_checkpoint(checkpoint_dir))
       return sess.run(probabilities, {images: pixels})
 
 
 def checkpoint_local4(checkpoint_dir, pixels):
   """The checkpoint's local4 activations (moving averages) through the
   evaluation preprocessing, in a plain graph."""
-  import tensorflow.compat.v1 as tf
-  from cifar10 import cifar10
-  from cifar10 import cifar10_input
-  with tf.Graph().as_default():
-    images = tf.placeholder(tf.float32, [None, 32, 32, 3])
+  with tf1.Graph().as_default():
+    images = tf1.placeholder(tf1.float32, [None, 32, 32, 3])
     cifar10.inference(cifar10_input.eval_images(images))
-    local4 = tf.get_default_graph().get_tensor_by_name('local4/local4:0')
-    saver = tf.train.Saver(cifar10.variables_to_restore())
-    with tf.Session() as sess:
-      saver.restore(sess, tf.train.latest_checkpoint(checkpoint_dir))
+    local4 = tf1.get_default_graph().get_tensor_by_name('local4/local4:0')
+    saver = tf1.train.Saver(cifar10.variables_to_restore())
+    with tf1.Session() as sess:
+      saver.restore(sess, tf1.train.latest_checkpoint(checkpoint_dir))
       return sess.run(local4, {images: pixels})
 
 
@@ -108,7 +108,6 @@ def test_export_writes_the_files_and_no_variables_or_leftovers(model):
         os.path.join(model['export_dir'], name))) in out
   assert re.search(r'^  SavedModel: \d+ bytes$', out, re.M)
   # The weights are constants in the graph: nothing to restore by name.
-  import tensorflow as tf
   saved = tf.train.list_variables(os.path.join(model['export_dir'],
                                                'variables', 'variables'))
   assert [name for name, _ in saved if name != '_CHECKPOINTABLE_OBJECT_GRAPH'] == []
@@ -170,7 +169,6 @@ def test_accuracy_equals_cifar10_eval_through_the_real_data_script(model,
   assert result.returncode == 0, result.stdout + result.stderr
   figures = json.loads((tmp_path / 'figures.json').read_text())
   # The SavedModel's accuracy, computed here, is cifar10_eval.py's.
-  import tensorflow as tf
   images, labels = cifar_fixtures.cifar_test_images(model['data_dir'])
   loaded = tf.saved_model.load(model['export_dir'])
   classes = loaded.signatures['predict_images'](
@@ -195,7 +193,6 @@ def test_accuracy_equals_cifar10_eval_through_the_real_data_script(model,
 
 @pytest.mark.filterwarnings('ignore:.*tf.lite.Interpreter is deprecated')
 def test_tflite_files_agree_with_the_saved_model(model):
-  import tensorflow as tf
   images, _ = cifar_fixtures.cifar_test_images(model['data_dir'])
   pixels = images.astype(np.float32)
   loaded = tf.saved_model.load(model['export_dir'])
@@ -249,8 +246,6 @@ def test_no_checkpoint_is_a_clear_error(tmp_path, run_in_process):
 
 
 def test_existing_export_dir_is_refused_without_overwrite(model, tmp_path):
-  from cifar10 import cifar10_export
-  from tutorials_common.errors import UsageError
   (tmp_path / 'model').mkdir()
   (tmp_path / 'model' / 'keep.txt').write_text('mine')
   checkpoint = os.path.join(model['train_dir'], 'model.ckpt-40')
@@ -268,11 +263,8 @@ def test_overwrite_replaces_whole_and_raw_weights_are_used(tmp_path):
   """In process (the command's start-up is tested above): a checkpoint
   without moving averages exports its raw weights; --overwrite swaps the new
   export in only when it is complete, leaving no temporary folder."""
-  import tensorflow as tf
-  from cifar10 import cifar10_export
-  from tutorials_common.errors import UsageError
-  cifar_fixtures.write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
-  checkpoint = os.path.join(str(tmp_path / 'train'), 'model.ckpt-3')
+  checkpoint = cifar_fixtures.write_checkpoint(
+      tmp_path / 'train', 3, raw_class=7, moving_averages=False)
   (tmp_path / 'model').mkdir()
   (tmp_path / 'model' / 'old.txt').write_text('old export')
   with pytest.raises(UsageError):  # A failed export leaves the old one.

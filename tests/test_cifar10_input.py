@@ -117,6 +117,14 @@ def test_check_data_files_names_the_bad_file(tmp_path, damage, message):
   assert bad in str(error.value)
 
 
+def test_the_fixtures_write_the_folder_the_reader_reads(tmp_path):
+  # cifar_fixtures restates the folder's name to stay free of TensorFlow.
+  assert cifar_fixtures.BATCHES_DIR == cifar10_input.BATCHES_DIR
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=3)
+  assert cifar10_input.check_data_files(
+      cifar10_input.data_files(data_dir, eval_data=True)) == 3
+
+
 def test_check_data_files_reports_an_empty_folder(tmp_path):
   os.makedirs(tmp_path / 'cifar-10-batches-bin')
   with pytest.raises(cifar10_input.CifarDataError, match='folder is empty'):

@@ -1,13 +1,17 @@
 """cifar10_predict.py on image files of every kind, as a user runs it."""
 import os
 import re
-import struct
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import cifar_fixtures
 from cifar_fixtures import run_script
+from cifar10 import cifar10_predict
+from cifar10 import trained_model
+from suite_helpers import bmp_bytes
+from tutorials_common.errors import UsageError
 
 PREDICT = os.path.join('cifar10', 'cifar10_predict.py')
 LINE = re.compile(r'^(.+): ((?:[a-z]+ [\d.]+)(?:, [a-z]+ [\d.]+)*)$', re.M)
@@ -18,22 +22,8 @@ def model(cifar10_exported):
   return cifar10_exported
 
 
-def bmp_bytes(image):
-  """A 24-bit BMP file of a uint8 [H, W, 3] RGB image."""
-  height, width, _ = image.shape
-  row = width * 3
-  padding = (4 - row % 4) % 4
-  pixels = b''.join(image[y, :, ::-1].tobytes() + b'\0' * padding
-                    for y in range(height - 1, -1, -1))
-  header = struct.pack('<2sIHHI', b'BM', 54 + len(pixels), 0, 0, 54)
-  info = struct.pack('<IiiHHIIiiII', 40, width, height, 1, 24, 0, len(pixels),
-                     2835, 2835, 0, 0)
-  return header + info + pixels
-
-
 def write_images(folder, images):
   """Pictures of test images in five forms, and two files that are not."""
-  import tensorflow as tf
   folder.mkdir()
   grey = np.round(images[2].astype(np.float32).mean(axis=2, keepdims=True))
   large = tf.image.resize(images[3].astype(np.float32), [300, 500])
@@ -55,7 +45,6 @@ def write_images(folder, images):
 
 def test_predict_prints_the_saved_model_classes_and_skips_bad_files(model,
                                                                       tmp_path):
-  import tensorflow as tf
   images, _ = cifar_fixtures.cifar_test_images(model['data_dir'])
   folder = tmp_path / 'pictures'
   files = write_images(folder, images)
@@ -123,8 +112,8 @@ def test_no_readable_image_fails_naming_each_file(model, tmp_path,
 
 def test_raw_weights_checkpoint_is_used_and_said_once(tmp_path,
                                                       run_in_process):
-  import tensorflow as tf
-  cifar_fixtures.write_raw_weights_checkpoint(tmp_path / 'train', raw_class=7)
+  checkpoint = cifar_fixtures.write_checkpoint(
+      tmp_path / 'train', 3, raw_class=7, moving_averages=False)
   picture = tmp_path / 'picture.png'
   picture.write_bytes(tf.io.encode_png(
       np.full([40, 20, 3], 200, np.uint8)).numpy())
@@ -135,15 +124,12 @@ def test_raw_weights_checkpoint_is_used_and_said_once(tmp_path,
   assert result.stdout.splitlines() == ['%s: horse 1.000' % picture]
   notes = [l for l in result.stderr.splitlines() if 'moving averages' in l]
   assert notes == ['cifar10_predict: checkpoint %s has no moving averages of '
-                   'the weights; using its raw weights.' %
-                   os.path.join(str(tmp_path / 'train'), 'model.ckpt-3')]
+                   'the weights; using its raw weights.' % checkpoint]
 
 
 def test_no_checkpoint_is_a_usage_error(tmp_path):
   """The check both commands make first (cifar10_export's test runs it as a
   command: exit status 2, one line)."""
-  from cifar10 import trained_model
-  from tutorials_common.errors import UsageError
   (tmp_path / 'train').mkdir()
   folder = re.escape(str(tmp_path / 'train'))
   with pytest.raises(UsageError, match=r'no checkpoint in %s: train a model '
@@ -158,9 +144,6 @@ def test_no_checkpoint_is_a_usage_error(tmp_path):
 def test_a_batch_of_images_is_one_session_run(model):
   """10,000 images must not mean 10,000 session runs: a batch is one run,
   and only a batch holding an unreadable file is decoded image by image."""
-  import tensorflow as tf
-  from cifar10 import cifar10_predict
-  from cifar10 import trained_model
   images, _ = cifar_fixtures.cifar_test_images(model['data_dir'])
   encoded = [tf.io.encode_png(image).numpy() for image in images]
   predictor = cifar10_predict.Predictor(
@@ -206,5 +189,4 @@ def test_a_checkpoint_path_one_level_off_says_which_to_use(model,
 
 
 def tf_latest(folder):
-  import tensorflow as tf
   return tf.train.latest_checkpoint(folder)

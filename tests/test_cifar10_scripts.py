@@ -147,8 +147,6 @@ def test_eval_beside_training_waits_then_scores_each_checkpoint_once(
 
 
 def test_eval_survives_a_checkpoint_deleted_before_reading(tmp_path):
-  import tensorflow.compat.v1 as tf
-  from cifar10 import cifar10_eval
   data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=2)
   path = cifar_fixtures.write_checkpoint(tmp_path / 'train', 5, 0, 3)
   evaluator = cifar10_eval.Evaluator('test', data_dir, 4, 2)
@@ -172,7 +170,6 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
     def checkpoint_step():
-      import tensorflow.compat.v1 as tf
       latest = tf.train.latest_checkpoint(str(train_dir))
       return int(latest.rsplit('-', 1)[1]) if latest else 0
     _wait_for(lambda: checkpoint_step() >= 20, 120, 'a checkpoint past step 20')
@@ -202,7 +199,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path,
 
 def _damage(data_dir, damage):
   """Damages a written data set as named; returns the file to blame."""
-  batches = os.path.join(data_dir, 'cifar-10-batches-bin')
+  batches = os.path.join(data_dir, cifar10_input.BATCHES_DIR)
   bad = os.path.join(batches, 'data_batch_2.bin')
   if damage == 'missing':
     os.remove(bad)

@@ -15,10 +15,11 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_input
+from suite_helpers import slow_examples
 
 RECORD = cifar10_input.RECORD_BYTES
-# Each example builds or runs TensorFlow, or writes an archive: a third.
-SLOW_EXAMPLES = max(20, settings.default.max_examples // 3)
+# Each example builds or runs TensorFlow, or writes an archive.
+SLOW_EXAMPLES = slow_examples()
 
 
 @st.composite

@@ -11,9 +11,10 @@ import numpy as np
 from tutorials_common.errors import UsageError
 from mnist_cnn import images
 from mnist_cnn import mnist_draw_server as server
+from suite_helpers import slow_examples
 
-# TensorFlow builds a graph per to_mnist call: a third of the examples.
-TF_EXAMPLES = max(20, settings.default.max_examples // 3)
+# TensorFlow builds a graph per to_mnist call.
+TF_EXAMPLES = slow_examples()
 
 
 @given(st.one_of(st.text(max_size=30),

@@ -24,10 +24,12 @@ from image_retraining import features
 from image_retraining.errors import RetrainError
 from mnist_cnn import images
 from tutorials_common import images as decoder
+from suite_helpers import bmp_bytes
+from suite_helpers import slow_examples
 from tutorials_common.errors import one_line
 
-# Each example runs TensorFlow: a third of the examples.
-TF_EXAMPLES = max(20, settings.default.max_examples // 3)
+# Each example runs TensorFlow.
+TF_EXAMPLES = slow_examples()
 
 MAGIC = {'png': b'\x89PNG\r\n\x1a\n', 'jpeg': b'\xff\xd8\xff',
          'gif': b'GIF89a', 'bmp': b'BM'}
@@ -51,17 +53,6 @@ def png_bytes(width, height, colour_type, depth, rows, palette=None):
     data += _chunk(b'PLTE', palette)
   raw = b''.join(b'\x00' + row for row in rows)
   return data + _chunk(b'IDAT', zlib.compress(raw)) + _chunk(b'IEND', b'')
-
-
-def bmp_bytes(width, height, rgb_rows):
-  """A 24-bit bottom-up BMP of rows given top first."""
-  stride = (3 * width + 3) // 4 * 4
-  pixels = b''.join(row[:, ::-1].tobytes().ljust(stride, b'\x00')
-                    for row in rgb_rows[::-1])  # BGR, bottom row first
-  header = struct.pack('<IiiHHIIiiII', 40, width, height, 1, 24, 0,
-                       len(pixels), 2835, 2835, 0, 0)
-  return (b'BM' + struct.pack('<IHHI', 14 + 40 + len(pixels), 0, 0, 54) +
-          header + pixels)
 
 
 SIDES = st.one_of(st.sampled_from([(1, 1), (10000, 1), (1, 10000), (32, 32),
@@ -106,7 +97,7 @@ def pictures(draw):
   elif fmt == 'gif':
     data = GIF_1X1[:6] + struct.pack('<HH', width, height) + GIF_1X1[10:]
   elif fmt == 'bmp':
-    data = bmp_bytes(width, height, np.repeat(grey[:, :, None], 3, axis=2))
+    data = bmp_bytes(np.repeat(grey[:, :, None], 3, axis=2))
     exact = grey if width * height else None
   else:
     data = draw(st.sampled_from(list(MAGIC.values()) + [b''])) + draw(
@@ -228,7 +219,7 @@ def test_mnist_reads_a_bmp(tmp_path):
   grey = np.zeros((6, 5), np.uint8)
   grey[1:5, 2] = 255
   path = tmp_path / 'digit.bmp'
-  path.write_bytes(bmp_bytes(5, 6, np.repeat(grey[:, :, None], 3, axis=2)))
+  path.write_bytes(bmp_bytes(np.repeat(grey[:, :, None], 3, axis=2)))
   np.testing.assert_array_equal(images.decode_image_file(str(path)), grey)
 
 

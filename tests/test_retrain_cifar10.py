@@ -6,39 +6,35 @@ import pytest
 import tensorflow as tf
 import tensorflow.compat.v1 as tf1
 
-from image_retraining import export_cifar10_features, features
-from image_retraining.errors import RetrainError
+import cifar_fixtures
 from cifar_fixtures import run_retraining
+from cifar10 import cifar10
+from cifar10 import cifar10_input
+from image_retraining import cifar10_to_folders
+from image_retraining import export_cifar10_features
+from image_retraining import features
+from image_retraining import final_layer
+from image_retraining.errors import RetrainError
+from tutorials_common.errors import UsageError
+
+SHADOW = '/ExponentialMovingAverage'
 
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
-  """A CIFAR-10 checkpoint whose shadow values differ from the raw weights."""
-  from cifar10 import cifar10
+  """A CIFAR-10 checkpoint whose shadow values differ from the raw weights
+  (3x them), and the shadow values by variable name."""
   train_dir = str(tmp_path_factory.mktemp('c10train'))
-  with tf1.Graph().as_default():
-    images = tf1.placeholder(tf1.float32, [None, 24, 24, 3])
-    cifar10.inference(images)
-    step = tf1.train.get_or_create_global_step()
-    ema = tf1.train.ExponentialMovingAverage(0.5)
-    maintain = ema.apply(tf1.trainable_variables())
-    scale = [tf1.assign(v, v * 3.0) for v in tf1.trainable_variables()]
-    with tf1.Session() as sess:
-      sess.run(tf1.global_variables_initializer())
-      sess.run(maintain)  # shadow = original values
-      sess.run(scale)     # raw weights now 3x the shadow values
-      local4 = tf1.get_default_graph().get_tensor_by_name('local4/local4:0')
-      saver = tf1.train.Saver()
-      saver.save(sess, os.path.join(train_dir, 'model.ckpt'), global_step=step)
-      shadow = {v.op.name: sess.run(ema.average(v))
-                for v in tf1.trainable_variables()}
-      del local4
+  reader = tf1.train.load_checkpoint(cifar_fixtures.write_checkpoint(
+      train_dir, 0, raw_scale=3.0))
+  shadow = {name[:-len(SHADOW)]: reader.get_tensor(name)
+            for name in reader.get_variable_to_shape_map()
+            if name.endswith(SHADOW)}
   return dict(train_dir=train_dir, shadow=shadow)
 
 
 def _reference_local4(shadow, images24):
   """local4 computed in a plain v1 graph from the shadow values."""
-  from cifar10 import cifar10
   with tf1.Graph().as_default():
     x = tf1.placeholder(tf1.float32, [None, 24, 24, 3])
     cifar10.inference(x)
@@ -72,7 +68,6 @@ def test_export_uses_shadow_values_and_is_a_feature_extractor(checkpoint,
 
 
 def test_export_bad_inputs(tmp_path, checkpoint):
-  from tutorials_common.errors import UsageError
   with pytest.raises(UsageError, match='no checkpoint in %s: train a model '
                      'first' % tmp_path):
     export_cifar10_features.export(str(tmp_path), str(tmp_path / 'out'))
@@ -90,7 +85,6 @@ def test_export_bad_inputs(tmp_path, checkpoint):
 def test_retrain_takes_the_cifar10_export(cifar10_export_dir, tmp_path):
   """cifar10_export's SavedModel as --tfhub_module: its feature_vector
   signature is the extractor, and the retrained model exports."""
-  from image_retraining import final_layer
   extractor = features.FeatureExtractor(cifar10_export_dir)
   assert extractor.image_size is None
   vectors = extractor(np.random.RandomState(1).uniform(0, 1, (4, 32, 32, 3)))
@@ -113,7 +107,7 @@ def _write_cifar(path, labels, seed=0):
 
 
 def test_cifar10_to_folders_selects_classes_and_counts(tmp_path):
-  bins = tmp_path / 'data' / 'cifar-10-batches-bin'
+  bins = tmp_path / 'data' / cifar10_input.BATCHES_DIR
   bins.mkdir(parents=True)
   records = _write_cifar(bins / 'data_batch_1.bin', [5, 6, 5, 0, 5, 6, 9])
   result = run_retraining('cifar10_to_folders.py', '--data_dir', tmp_path / 'data',
@@ -129,14 +123,11 @@ def test_cifar10_to_folders_selects_classes_and_counts(tmp_path):
   image = tf.io.decode_png(png).numpy()
   np.testing.assert_array_equal(image[:, :, 1],
                                 records[2, 1 + 1024:1 + 2048].reshape(32, 32))
-  from image_retraining import cifar10_to_folders
   with pytest.raises(RetrainError, match="Unknown CIFAR-10 class 'unicorn'"):
     cifar10_to_folders.parse_classes('unicorn')
 
 
 def test_filter_batches_keeps_only_chosen_classes(tmp_path):
-  from cifar10 import cifar10_input
-  from image_retraining import cifar10_to_folders
   src = tmp_path / 'src'
   src.mkdir()
   _write_cifar(src / 'data_batch_1.bin', [0, 5, 1, 7, 4])

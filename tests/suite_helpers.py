@@ -1,0 +1,24 @@
+"""Small helpers several test modules share: a BMP writer and the fuzz
+example count of TensorFlow-backed properties."""
+import struct
+
+from hypothesis import settings
+
+
+def bmp_bytes(image):
+  """A 24-bit bottom-up BMP file of a uint8 [H, W, 3] RGB image (H or W
+  may be 0)."""
+  height, width, _ = image.shape
+  stride = (3 * width + 3) // 4 * 4
+  pixels = b''.join(image[y, :, ::-1].tobytes().ljust(stride, b'\0')
+                    for y in range(height - 1, -1, -1))  # BGR, bottom first
+  header = struct.pack('<2sIHHI', b'BM', 54 + len(pixels), 0, 0, 54)
+  info = struct.pack('<IiiHHIIiiII', 40, width, height, 1, 24, 0, len(pixels),
+                     2835, 2835, 0, 0)
+  return header + info + pixels
+
+
+def slow_examples():
+  """max_examples for a property whose every example builds or runs
+  TensorFlow (or writes an archive): a third of the profile's, at least 20."""
+  return max(20, settings.default.max_examples // 3)
