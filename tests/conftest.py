@@ -10,6 +10,7 @@ import importlib  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -74,7 +75,9 @@ def _build_shared(base, name):
   first builds it in the run's
   shared temp folder under a lock, and the others read what it left, saved
   as JSON. Tests must not change what they get (they copy a folder to train
-  on).
+  on). A builder may ask for another shared fixture (cifar10_exported exports
+  cifar_trained's checkpoint); the locks are then always taken in that order,
+  so no two workers can each hold a lock the other waits for.
   """
   root, done = base / name, base / (name + '.json')
   with open(str(base / (name + '.lock')), 'w') as lock:
@@ -161,8 +164,9 @@ def run_in_process():
 @pytest.fixture(scope='session')
 def cifar_trained(tmp_path_factory):
   """A 250-step cifar10_train.py run on learnable data, then a one-off
-  cifar10_eval.py --run_once: the suite's one trained CIFAR-10 checkpoint.
-  Tests that train further copy train_dir first."""
+  cifar10_eval.py --run_once: the suite's one trained CIFAR-10 checkpoint
+  (cifar10_exported exports it). Tests that train further copy train_dir
+  first."""
   return _build_shared(_shared_base(tmp_path_factory), 'cifar_trained')
 
 
@@ -185,24 +189,42 @@ def _train_cifar(root):
 
 @pytest.fixture(scope='session')
 def cifar10_exported(tmp_path_factory):
-  """Tiny learnable data, a 40-step cifar10_train.py checkpoint and its
-  cifar10_export.py --tflite --quantize export, run as a user types them:
-  dict(root, data_dir, train_dir, export_dir, export_stdout)."""
+  """The cifar_trained checkpoint (its latest, copied to train_dir) and its
+  cifar10_export.py --tflite --quantize export, run as a user types it, with
+  class names and CIFAR10_EXPORT_TEST_IMAGES test images of its own in
+  data_dir: dict(root, data_dir, train_dir, checkpoint, export_dir,
+  export_stdout)."""
   return _build_shared(_shared_base(tmp_path_factory), 'cifar10_exported')
 
 
+def _copy_latest_checkpoint(train_dir, copy_dir):
+  """Copies train_dir's latest checkpoint into copy_dir, with a checkpoint
+  state file naming it by a relative path; returns the copy's path."""
+  state = (pathlib.Path(train_dir) / 'checkpoint').read_text()
+  latest = os.path.basename(
+      re.search(r'^model_checkpoint_path: "(.*)"$', state, re.M).group(1))
+  os.makedirs(str(copy_dir))
+  for name in os.listdir(str(train_dir)):
+    if name.startswith(latest + '.'):
+      shutil.copy(os.path.join(str(train_dir), name), str(copy_dir))
+  (pathlib.Path(copy_dir) / 'checkpoint').write_text(
+      'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' %
+      (latest, latest))
+  return os.path.join(str(copy_dir), latest)
+
+
 def _export_cifar(root):
+  # Built from the session's one training run (_build_shared: root's parent
+  # is the shared folder), not a second one.
+  trained = _build_shared(root.parent, 'cifar_trained')
   info = dict(root=root, data_dir=str(root / 'data'),
               train_dir=str(root / 'train'), export_dir=str(root / 'export'))
+  info['checkpoint'] = _copy_latest_checkpoint(trained['train_dir'],
+                                               info['train_dir'])
   cifar_fixtures.write_dataset(root / 'data',
                                records_per_file=cifar_fixtures.CIFAR10_EXPORT_TEST_IMAGES)
   (root / 'data' / cifar_fixtures.BATCHES_DIR / 'batches.meta.txt').write_text(
       '\n'.join(cifar_fixtures.CIFAR10_EXPORT_NAMES) + '\n\n')
-  train = run_script([os.path.join('cifar10', 'cifar10_train.py'),
-                      '--data_dir', info['data_dir'], '--train_dir',
-                      info['train_dir'], '--max_steps', '40', '--batch_size',
-                      '32', '--log_frequency', '20'])
-  assert train.returncode == 0, train.stderr
   export = run_script([os.path.join('cifar10', 'cifar10_export.py'),
                        '--checkpoint_dir', info['train_dir'], '--export_dir',
                        info['export_dir'], '--data_dir', info['data_dir'],
