@@ -46,6 +46,8 @@ def read_curve(path, x_column='minutes'):
 
 def plot(curves, output, title, x_label='minutes', y_range=(0.7, 0.9)):
   """Writes the curves [(label, [(x, precision), ...])] to output (.png/.svg)."""
+  # matplotlib is optional (the charts extra): main() checks for it first
+  # and says how to install it.
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')  # No display needed.
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+from cli_support import entry
+
 DISTRIBUTION = 'tf-classic-tutorials'
 
 
@@ -149,11 +151,9 @@ REAL_LINES = [
 
 @pytest.mark.parametrize('line', TENSORFLOW_NOTICES)
 def test_tensorflow_notices_are_kept_off_the_console(line):
-  from cli_support import entry
   assert entry.is_tensorflow_notice(line)
 
 
 @pytest.mark.parametrize('line', REAL_LINES)
 def test_real_warnings_and_the_commands_lines_stay(line):
-  from cli_support import entry
   assert not entry.is_tensorflow_notice(line)

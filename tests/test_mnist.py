@@ -1,9 +1,13 @@
 """MNIST: the IDX reader, the model, training, save/restore, pictures, server."""
+import functools
 import gzip
+import hashlib
 import http.client
+import http.server
 import json
 import os
 import re
+import shutil
 import threading
 
 import numpy as np
@@ -14,6 +18,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tutorials_common import images as common_images
 from mnist_cnn import images
 from mnist_cnn import input_data
+from mnist_cnn import mnist_draw_server
 from mnist_cnn import model as mnist_model
 import mnist_fixtures
 from cifar_fixtures import run_script
@@ -94,12 +99,10 @@ def test_training_script_reports_bad_data_without_a_traceback(tmp_path):
 
 def test_download_from_a_local_mirror_checks_md5_and_offline_message(
     tmp_path, monkeypatch):
-  import functools
-  import http.server
   mirror = tmp_path / 'mirror'
   mnist_fixtures.write_mnist(mirror, 30, 20)
   names = list(input_data.FILES)
-  fake_md5 = {name: __import__('hashlib').md5(
+  fake_md5 = {name: hashlib.md5(
       gzip.open(str(mirror / (name + '.gz'))).read()).hexdigest()
               for name in names}
   monkeypatch.setattr(input_data, 'FILES', fake_md5)
@@ -184,7 +187,6 @@ def test_summaries_have_the_tags_and_steps(mnist_trained):
 
 def test_training_resumes_and_each_run_has_its_own_log_dir(mnist_trained,
                                                            tmp_path):
-  import shutil
   checkpoints, logs = str(tmp_path / 'checkpoints'), str(tmp_path / 'logs')
   shutil.copytree(mnist_trained['checkpoint_dir'], checkpoints)
   shutil.copytree(mnist_trained['log_dir'], logs)
@@ -295,7 +297,6 @@ def test_predict_without_a_checkpoint_says_how_to_make_one(tmp_path,
 
 @pytest.fixture(scope='module')
 def draw_server(mnist_trained):
-  from mnist_cnn import mnist_draw_server
   server = mnist_draw_server.make_server(mnist_trained['checkpoint_dir'], 0)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()

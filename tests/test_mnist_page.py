@@ -10,6 +10,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from mnist_cnn import mnist_draw_server
 
 
 @pytest.fixture(scope='module')
@@ -20,7 +21,6 @@ def browser(headless_chromium):
 
 @pytest.fixture(scope='module')
 def page_url(mnist_trained):
-  from mnist_cnn import mnist_draw_server
   server = mnist_draw_server.make_server(mnist_trained['checkpoint_dir'], 0)
   threading.Thread(target=server.serve_forever, daemon=True).start()
   yield 'http://127.0.0.1:%d/' % server.server_address[1]

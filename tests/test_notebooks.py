@@ -26,6 +26,10 @@ for _module in ('nbclient', 'nbformat', 'ipykernel', 'anywidget', 'ipywidgets',
 import nbclient  # noqa: E402
 import nbformat  # noqa: E402
 
+from mnist_cnn import canvas  # noqa: E402  (anywidget: the notebook extra)
+from mnist_cnn import images  # noqa: E402
+from mnist_cnn import model as mnist_model  # noqa: E402
+
 NOTEBOOKS = os.path.join(REPO_ROOT, 'notebooks')
 
 
@@ -156,7 +160,6 @@ def test_cifar10_notebook_runs_with_every_picture(tmp_path):
 
 @pytest.fixture(scope='module')
 def widget(mnist_trained):
-  from mnist_cnn import canvas
   return canvas.DrawDigit.from_checkpoint(mnist_trained['checkpoint_dir'])
 
 
@@ -167,8 +170,6 @@ def _vertical_stroke(size=280):
 
 
 def test_a_stroke_updates_probabilities_prediction_and_maps(widget):
-  from mnist_cnn import images
-  from mnist_cnn import model as mnist_model
   widget.clear()
   assert widget.prediction == -1 and widget.probabilities == []
   ink = _vertical_stroke(widget.size)
@@ -217,7 +218,6 @@ def test_bytes_from_the_browser_of_the_wrong_size_give_a_message(widget):
 
 
 def test_a_failing_model_gives_a_message_not_a_traceback():
-  from mnist_cnn import canvas
 
   def broken(digit):
     raise RuntimeError('the model is not there')
@@ -229,7 +229,6 @@ def test_a_failing_model_gives_a_message_not_a_traceback():
 
 
 def test_the_widget_ships_its_browser_side():
-  from mnist_cnn import canvas
   source = canvas.DrawDigit._esm
   source = source.read_text() if hasattr(source, 'read_text') else str(source)
   assert 'export default' in source and 'pointerdown' in source

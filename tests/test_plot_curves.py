@@ -16,6 +16,7 @@ from cifar_fixtures import run_script
 matplotlib = pytest.importorskip(
     'matplotlib', reason="matplotlib is in the notebook extra, not installed: "
     "pip install -e '.[charts]'")
+from matplotlib import image  # noqa: E402
 
 SCRIPT = os.path.join('scripts', 'plot_curves.py')
 
@@ -40,7 +41,6 @@ def _plot(output, curves):
 
 
 def test_png_has_the_size_ink_and_labelled_axes(tmp_path, curves):
-  from matplotlib import image
   pixels = image.imread(str(_plot(tmp_path / 'plot.png', curves)))
   assert pixels.shape[:2] == (400, 640)
   grey = pixels[:, :, :3].mean(axis=2)

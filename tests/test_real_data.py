@@ -5,19 +5,19 @@ import re
 import pytest
 
 from cifar_fixtures import REPO_ROOT, run_script
+from cifar10 import cifar10_input
 
 DATA_DIR = os.path.join(REPO_ROOT, '..', 'shared', 'datasets', 'cifar10')
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not os.path.isdir(os.path.join(DATA_DIR, 'cifar-10-batches-bin')),
+        not os.path.isdir(os.path.join(DATA_DIR, cifar10_input.BATCHES_DIR)),
         reason='real CIFAR-10 data not found at %s' % DATA_DIR),
 ]
 
 
 def test_real_data_files_pass_the_checks():
-  from cifar10 import cifar10_input
   assert cifar10_input.check_data_files(
       cifar10_input.data_files(DATA_DIR)) == 50000
   assert cifar10_input.check_data_files(

@@ -7,7 +7,7 @@ import pytest
 from cifar_fixtures import run_retraining
 import tensorflow as tf
 
-from image_retraining import bottlenecks, features, split
+from image_retraining import bottlenecks, distortions, features, split
 from image_retraining.errors import RetrainError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -191,7 +191,7 @@ def test_missing_module_messages(tmp_path):
     features.FeatureExtractor(str(tmp_path / 'nope'))
   with pytest.raises(RetrainError, match='Cannot load SavedModel'):
     features.FeatureExtractor(str(tmp_path))
-  try:
+  try:  # tensorflow_hub is optional (the hub extra): is it installed here?
     import tensorflow_hub  # noqa: F401  pylint: disable=unused-import
     expected = 'Cannot load TF Hub module'
   except ImportError:
@@ -310,7 +310,6 @@ def test_distortions_bypass_cache_and_train(tmp_path, extractor_dir,
 
 
 def test_distort_keeps_size_and_range():
-  from image_retraining import distortions
   image = tf.constant(np.random.RandomState(0).uniform(0, 1, (10, 14, 3)),
                       tf.float32)
   out = distortions.distort(image, True, 20, 20, 50,

@@ -1,7 +1,10 @@
 """The speed benchmark, its Keras and PyTorch references, and the curve plot,
 run as a user runs them on small data."""
+import importlib.util
+import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -35,7 +38,6 @@ def test_reference_trains_and_logs_like_cifar10_train(data_dir, script):
 def test_torch_reference_model_matches_the_tutorial_parameter_count():
   torch = pytest.importorskip('torch', reason="PyTorch is the optional extra "
                               "'.[torch]', used only by this speed reference")
-  import importlib.util
   spec = importlib.util.spec_from_file_location(
       'cifar10_torch', os.path.join(cifar_fixtures.REPO_ROOT, 'scripts',
                                     'cifar10_torch.py'))
@@ -49,8 +51,6 @@ def test_torch_reference_model_matches_the_tutorial_parameter_count():
 @pytest.fixture(scope='module')
 def benchmark_speed():
   """scripts/benchmark_speed.py as a module, for its parts in process."""
-  import importlib.util
-  import sys
   scripts = os.path.join(cifar_fixtures.REPO_ROOT, 'scripts')
   sys.path.insert(0, scripts)  # Its bench_common.
   try:
@@ -173,7 +173,6 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
   assert re.search(r'resident memory, minute 2 -> \d+ \| \d+ -> \d+ MiB', out)
   assert re.search(r'\d\.\d%  LRN and its gradient', out)
   assert re.search(r'^bfloat16 units: ', out, re.M)
-  import json
   figures = json.load(open(str(output)))
   assert set(figures['eval']) == {'plain', 'flip'}
   assert figures['compute_only']['mixed_bfloat16'] > 0
