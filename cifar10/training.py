@@ -18,6 +18,7 @@ import tensorflow.compat.v1 as tf
 from cifar10 import cifar10_input
 from cifar10 import schedules
 from tutorials_common import checkpoints
+from tutorials_common import files
 from tutorials_common import interrupts
 from tutorials_common.errors import CommandError
 from tutorials_common.errors import UsageError
@@ -171,6 +172,10 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
   """
   if last_step is None:
     last_step = settings.max_steps
+  if is_chief:
+    # What a save cut short by a kill left half-written: never a checkpoint
+    # (the checkpoint state names only complete ones), only space taken.
+    files.remove_unfinished(settings.train_dir)
   latest = checkpoints.find_checkpoint(settings.train_dir)
   if latest:
     check_resumable(latest)
