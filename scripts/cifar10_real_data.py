@@ -28,8 +28,6 @@ from cifar10.cifar10_input import BATCHES_DIR, NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
 
 STEP_LINE = re.compile(r'^([\d-]+ [\d:.]+): step (\d+), loss = [\d.]+ '
                        r'\(([\d.]+) examples/sec', re.M)
-PRECISION_LINE = re.compile(r': precision @ 1 = ([\d.]+)')
-RESTORE_LINE = re.compile(r'Restoring parameters from .*model\.ckpt-(\d+)')
 
 
 def parse_args(argv):
@@ -123,11 +121,25 @@ def resident_mib(pid):
   return None
 
 
+def evaluated(eval_dir):
+  """(step, precision @ 1) of each checkpoint cifar10_eval.py scored, from
+  the summaries it wrote (its console names no step)."""
+  # Only the report needs TensorFlow: the runs it starts import their own.
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel('ERROR')  # summary_iterator's deprecation note.
+  points = {}
+  for path in sorted(tf.io.gfile.glob(os.path.join(eval_dir, 'events.*'))):
+    for event in tf.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == 'Precision @ 1':
+          points[event.step] = value.simple_value
+  return sorted(points.items())
+
+
 def report(args, started):
   """Joins the logs into rows: step, minutes, epochs, precision, examples/sec,
   and the trainer's resident memory."""
   train_text = open(os.path.join(args.work_dir, 'train.log')).read()
-  eval_text = open(os.path.join(args.work_dir, 'eval.log')).read()
   # (step, minutes since the trainer started, examples/sec)
   steps = [(int(step), (datetime.strptime(stamp, '%Y-%m-%d %H:%M:%S.%f')
                         .timestamp() - started) / 60, float(rate))
@@ -145,10 +157,7 @@ def report(args, started):
       memory = [(float(r['seconds']) / 60, float(r['rss_mib']))
                 for r in csv.DictReader(f)]
   rows = []
-  restored = RESTORE_LINE.findall(eval_text)
-  precisions = PRECISION_LINE.findall(eval_text)
-  for step_text, precision in zip(restored, precisions):
-    step = int(step_text)
+  for step, precision in evaluated(os.path.join(args.work_dir, 'eval')):
     before = [s for s in steps if s[0] <= step] or [(0, 0.0, 0.0)]
     rates = [r for _, _, r in before[-30:]]
     minutes = before[-1][1]
@@ -156,7 +165,7 @@ def report(args, started):
     rows.append(dict(step=step, minutes=round(minutes, 1),
                      epochs=round(step * batch_size /
                                   NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN, 1),
-                     precision=float(precision),
+                     precision=round(float(precision), 4),
                      examples_per_sec=round(sum(rates) / len(rates), 1),
                      rss_mib=round(rss[-1])))
   minutes_trained = steps[-1][1] if steps else 0

@@ -1,7 +1,7 @@
 """Trains CIFAR-10 while killing it with SIGKILL at random moments.
 
   python scripts/soak_kill.py --data_dir=../shared/datasets/cifar10 \
-      [--kills=50] [--max_steps=6000] [--work_dir=/tmp/cifar10_soak] \
+      [--kills=50] [--max_steps=5000] [--work_dir=/tmp/cifar10_soak] \
       [-- extra cifar10_train.py flags]
 
 cifar10_train.py runs with a checkpoint every --save_checkpoint_secs and
@@ -58,7 +58,7 @@ def parse_args(argv):
                       help='Where the runs go; deleted first (path).')
   parser.add_argument('--kills', type=int, default=50,
                       help='SIGKILLs to survive (kills).')
-  parser.add_argument('--max_steps', type=int, default=6000,
+  parser.add_argument('--max_steps', type=int, default=5000,
                       help='The step both runs train to (steps).')
   parser.add_argument('--save_checkpoint_secs', type=int, default=5,
                       help='Seconds between checkpoints (seconds).')
@@ -70,7 +70,10 @@ def parse_args(argv):
   parser.add_argument('--log_frequency', type=int, default=10,
                       help="The trainer's steps between log lines (steps).")
   parser.add_argument('--eval_examples', type=int, default=10000,
-                      help='Test images each evaluation scores (images).')
+                      help='Test images the final evaluations score (images).')
+  parser.add_argument('--beside_examples', type=int, default=1000,
+                      help='Test images the evaluator beside the killed '
+                      'trainer scores per checkpoint (images).')
   parser.add_argument('--no_compare', dest='compare', action='store_false',
                       help='Skip the unkilled run of the same length.')
   parser.add_argument('--seed', type=int, default=0,
@@ -173,7 +176,7 @@ def soak(args, out=sys.stdout):
       ['--data_dir', args.data_dir, '--checkpoint_dir', train_dir,
        '--eval_dir', os.path.join(args.work_dir, 'eval_beside'),
        '--eval_interval_secs', '1', '--num_examples',
-       str(args.eval_examples)] + _eval_flags(args),
+       str(args.beside_examples)] + _eval_flags(args),
       stdout=eval_log, stderr=subprocess.STDOUT, env=bench_common.ENV)
   started = time.time()
   lost, unreadable, seconds_per_step, kills = [], 0, [], 0

@@ -18,6 +18,7 @@ import tempfile  # noqa: E402
 from absl import app, flags  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
 
 import cifar_fixtures  # noqa: E402
 from cifar_fixtures import run_script  # noqa: E402
@@ -37,9 +38,13 @@ _FUZZ = dict(database=None, deadline=None, print_blob=True,
                                     HealthCheck.data_too_large])
 settings.register_profile('default', max_examples=60, derandomize=True,
                           **_FUZZ)
+# FUZZ_DATABASE: the folder where the long runs keep the examples that
+# failed (scripts/fuzz_long.py), replayed first by the next run.
 settings.register_profile(
     'long', max_examples=int(os.environ.get('FUZZ_LONG_EXAMPLES', '100000')),
-    **_FUZZ)
+    **dict(_FUZZ, database=DirectoryBasedExampleDatabase(
+        os.environ['FUZZ_DATABASE']) if os.environ.get('FUZZ_DATABASE')
+        else None))
 settings.load_profile('default')
 
 

@@ -31,7 +31,7 @@ def test_three_kills_on_tiny_data_lose_nothing(tmp_path):
       [SCRIPT, '--data_dir', data_dir, '--work_dir', str(tmp_path / 'soak'),
        '--kills', '3', '--max_steps', '80', '--save_checkpoint_secs', '1',
        '--min_life_secs', '0.2', '--max_life_secs', '1.5',
-       '--eval_examples', '50', '--no_compare', '--json', str(figures_path),
+       '--eval_examples', '50', '--beside_examples', '50', '--no_compare', '--json', str(figures_path),
        '--', '--batch_size', '8'], timeout=400)
   assert result.returncode == 0, result.stdout + result.stderr
   assert 'Kills survived: 3 of 3 asked' in result.stdout
