@@ -203,8 +203,9 @@ def main(argv):
       if test_id is None:
         return
       entry = progress[test_id]
-      # The TensorFlow-backed properties run a third of what is asked
-      # (conftest.py): ask them for more, as the last chunk showed.
+      # The TensorFlow-backed properties run a third (or a ninth) of what
+      # is asked (suite_helpers.py): ask them for more, as the last chunk
+      # showed.
       scale = entry.get('scale', 1)
       ask = min(args.chunk, args.examples - entry.get('examples', 0)) * scale
       passed, failed, stopped, seconds, output = run_chunk(
@@ -212,7 +213,7 @@ def main(argv):
       with lock:
         running.discard(test_id)
         if passed and not failed and 'nothing left to do' not in stopped:
-          entry['scale'] = max(1, min(3, int(round(ask / float(passed)))))
+          entry['scale'] = max(1, min(9, int(round(ask / float(passed)))))
         entry['examples'] = entry.get('examples', 0) + passed
         entry['failed'] = entry.get('failed', 0) + failed
         entry['seconds'] = entry.get('seconds', 0) + seconds

@@ -191,6 +191,8 @@ def test_a_failed_save_leaves_the_last_checkpoint_and_no_part(tmp_path,
     (folder / 'model.ckpt-20.data-00000-of-00001').write_bytes(b'\0' * 10)
   failed.write_bytes(b'\0' * 10)
   (folder / 'graph.pbtxt.tmpb986bb99d92446049daf932309b93d1a').write_text('')
+  (folder / 'notes_temp').mkdir()  # A user's folder: kept.
+  (folder / 'notes_temp' / 'todo.txt').write_text('')
   error = tf.errors.ResourceExhaustedError(
       None, None, 'Graph execution error:\n\nDetected at node save/SaveV2\n'
       '%s; No space left on device\n\t [[{{node save/SaveV2_1}}]]' % failed)
@@ -201,7 +203,7 @@ def test_a_failed_save_leaves_the_last_checkpoint_and_no_part(tmp_path,
       'resume from it.' % (folder, NO_SPACE, kept))
   assert sorted(os.listdir(str(folder))) == [
       'checkpoint', 'model.ckpt-10.data-00000-of-00001', 'model.ckpt-10.index',
-      'model.ckpt-10.meta']
+      'model.ckpt-10.meta', 'notes_temp']
   assert checkpoints.find_checkpoint(str(folder)) == kept
   assert tf.train.load_variable(kept, 'weights').tolist() == [0, 1, 2, 3]
 

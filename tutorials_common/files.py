@@ -84,6 +84,11 @@ def remove_unfinished(folder):
     if _TEMPORARY_NAME.search(name):
       path = os.path.join(folder, name)
       if os.path.isdir(path) and not os.path.islink(path):
+        # Only TensorFlow's: a folder of a checkpoint's 'part-*' shards, not
+        # a user's folder that happens to end in '_temp'.
+        inside = os.listdir(path)
+        if not all(part.startswith('part-') for part in inside):
+          continue
         shutil.rmtree(path, ignore_errors=True)
       else:
         try:
