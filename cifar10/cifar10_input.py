@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from tutorials_common import download
+from tutorials_common import files
 from tutorials_common.errors import UsageError
 
 # Process images of this size. The original images are 32 x 32; the tutorial
@@ -190,7 +191,7 @@ def _extract_checked(archive_path, dest_dir):
               '%s.' % (archive_path, member.name, dest_root))
       tar.extractall(dest_root, members=members)
   except OSError as e:
-    if e.errno not in download.WRITE_ERRNOS:
+    if e.errno not in files.WRITE_ERRNOS:
       raise CifarDataError(
           'Cannot extract %s (%s): the archive is damaged. Delete it and run '
           'again to download it afresh.' % (archive_path, e)) from None

@@ -1,4 +1,5 @@
 """Finding the checkpoint to restore: the one lookup every command uses."""
+import errno
 import os
 import re
 
@@ -77,7 +78,9 @@ def require_checkpoint(path, flag='--checkpoint_dir', how_to_train=None):
       'that holds its model.ckpt-* files.' % (path, train, flag))
 
 
-_NO_SPACE = ('No space left on device', 'Disk quota exceeded', 'File too large')
+# The reasons freeing space mends (the others: a folder to make writable).
+_NO_SPACE = tuple(os.strerror(number)
+                  for number in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
 
 
 def save_failed(error, checkpoint_dir):

@@ -10,10 +10,6 @@ from tutorials_common import files
 from tutorials_common.errors import UsageError
 
 
-# Errors of writing the bytes rather than of fetching them.
-WRITE_ERRNOS = files.WRITE_ERRNOS
-
-
 class DownloadError(UsageError):
   """A download that failed or arrived corrupt."""
 
@@ -82,7 +78,7 @@ def download(url, path, md5=None, md5_of=file_md5, offline_hint='',
     try:
       urllib.request.urlretrieve(url, partial, _progress)
     except (IOError, OSError) as e:  # URLError and socket errors are OSErrors.
-      if getattr(e, 'errno', None) in WRITE_ERRNOS:
+      if getattr(e, 'errno', None) in files.WRITE_ERRNOS:
         raise  # Not the network: the disk, said below.
       raise error('Could not download %s (%s).%s' %
                   (url, e, ' ' + offline_hint if offline_hint else ''))
