@@ -254,6 +254,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             'Content-Length announces.' % (len(body), length)}
     # Only now, with the whole body here, does the request take a slot.
     if not self.server.requests.try_enter():
+      if self.server.requests.closed:
+        return 503, {'error': 'The server is stopping: start it again and '
+                              'resend the drawing.'}
       return 503, {'error': 'The server is busy answering %d requests: try '
                             'again in a moment.' % self.server.requests.limit}
     try:
@@ -308,11 +311,12 @@ class RequestLimit(object):
   def __init__(self, limit):
     self.limit = limit
     self.active = 0
+    self.closed = False
     self._lock = threading.Lock()
 
   def try_enter(self, amount=1):
     with self._lock:
-      if self.active + amount > self.limit:
+      if self.closed or self.active + amount > self.limit:
         return False
       self.active += amount
       return True
@@ -320,6 +324,14 @@ class RequestLimit(object):
   def leave(self, amount=1):
     with self._lock:
       self.active -= amount
+
+  def close(self, wait):
+    """Lets nothing more in; waits up to `wait` seconds for all to leave."""
+    deadline = time.monotonic() + wait
+    with self._lock:
+      self.closed = True
+    while self.active > 0 and time.monotonic() < deadline:
+      time.sleep(0.01)
 
 
 # What a connection past MAX_CONNECTIONS gets, written by the thread that
@@ -363,6 +375,15 @@ class DrawServer(http.server.ThreadingHTTPServer):
       self.connections.leave()
       raise
 
+  def close(self):
+    """Stops serving: no prediction is still inside TensorFlow when this
+    returns, so the interpreter's exit cannot end a thread there (Python
+    ends a daemon thread at exit wherever it is, and ending one inside
+    TensorFlow's C++ aborts the process instead of exiting with status 0)."""
+    self.server_close()
+    self.requests.close(wait=10 * self.read_timeout)
+    self.sess.close()
+
   def process_request_thread(self, request, client_address):
     try:
       super(DrawServer, self).process_request_thread(request, client_address)
@@ -404,6 +425,8 @@ def main(argv=None):  # pylint: disable=unused-argument
     server.serve_forever()
   except KeyboardInterrupt:
     pass
+  finally:
+    server.close()
 
 
 def run():

@@ -284,6 +284,48 @@ def test_bodies_past_the_byte_budget_get_a_503(mnist_trained):
     _stop(server)
 
 
+def test_close_waits_for_the_prediction_in_flight_then_refuses(
+    mnist_trained, monkeypatch):
+  """What Ctrl-C runs: close() returns only once no prediction is inside
+  TensorFlow (exiting with one there aborts the process), and a drawing
+  whose body was still arriving gets a 503 instead of a prediction."""
+  # A read timeout that outlasts the test: the half-sent body waits.
+  server = _start(mnist_trained['checkpoint_dir'], read_timeout=SOCKET_TIMEOUT)
+  look_at = mnist_draw_server.mnist_model.look_at
+  inside = threading.Event()
+
+  def slow_look_at(*args):
+    inside.set()
+    time.sleep(0.5)
+    return look_at(*args)
+
+  monkeypatch.setattr(mnist_draw_server.mnist_model, 'look_at', slow_look_at)
+  answers = []
+  still_sending = _connect(server)
+  try:
+    still_sending.sendall(_request([('Content-Length', len(ONE_PIXEL))],
+                                   ONE_PIXEL[:5]))
+    deadline = time.time() + SOCKET_TIMEOUT
+    while server.body_bytes.active < len(ONE_PIXEL):  # its thread reads it
+      assert time.time() < deadline
+      time.sleep(0.01)
+    in_flight = threading.Thread(
+        target=lambda: answers.append(_post(server, ONE_PIXEL)))
+    in_flight.start()
+    assert inside.wait(SOCKET_TIMEOUT)
+    server.shutdown()
+    server.close()
+    assert server.requests.active == 0
+    assert server.sess._closed  # pylint: disable=protected-access
+    in_flight.join(SOCKET_TIMEOUT)
+    assert answers and answers[0][0] == 200, answers
+    still_sending.sendall(ONE_PIXEL[5:])
+    status, answer = _answer(still_sending)
+    assert status == 503 and 'stopping' in answer['error'], answer
+  finally:
+    still_sending.close()
+
+
 def test_a_failure_in_the_model_gets_a_500_with_one_line(mnist_trained):
   broken = _start(mnist_trained['checkpoint_dir'], read_timeout=READ_TIMEOUT)
   try:
