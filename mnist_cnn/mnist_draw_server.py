@@ -12,7 +12,8 @@ a message; a body that does not arrive within READ_TIMEOUT seconds a 408;
 more than MAX_REQUESTS predictions at once (counted once a body has
 arrived), MAX_CONNECTIONS connections or MAX_BODY_BYTES_HELD bytes of bodies
 being received a 503; a failure in the model a
-500 with a one-line message.
+500 with a one-line message. Ctrl-C lets the prediction in flight finish
+(a body still arriving gets a 503) before it closes the model.
 """
 import base64
 import http.server
