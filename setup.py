@@ -25,6 +25,11 @@ setup(
         'tensorboard>=2.16,<2.22',
         'numpy',
         'six',
+        # Not a new dependency: TensorFlow's own (it asks for >=0.5.1,<1).
+        # ml_dtypes 0.7.0 initialises itself for over a second of CPU on
+        # every `import tensorflow`, 0.6.0 in a few hundredths (the README's
+        # Tests section has the figures).
+        'ml_dtypes>=0.5.1,<0.7',
     ],
     extras_require={
         # selenium drives Debian's chromium for the draw-a-digit page test;
