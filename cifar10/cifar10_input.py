@@ -342,6 +342,15 @@ def eval_images(images):
   return tf.image.per_image_standardization(images)
 
 
+def shuffle_queue_examples(num_records):
+  """Images the shuffling queue holds before training starts: the tutorial's
+  40% of an epoch (20,000 of CIFAR-10's 50,000). Of a smaller data set, 40% of
+  its records, rather than 20,000 distorted copies of a few records."""
+  min_fraction_of_examples_in_queue = 0.4
+  return max(1, int(min(num_records, NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN) *
+                    min_fraction_of_examples_in_queue))
+
+
 def distorted_inputs(data_dir, batch_size,
                      num_threads=NUM_PREPROCESS_THREADS):
   """Construct distorted input for CIFAR training using the Reader ops.
@@ -359,7 +368,7 @@ def distorted_inputs(data_dir, batch_size,
     CifarDataError: a file is missing or is not CIFAR-10 binary data.
   """
   filenames = data_files(data_dir, eval_data=False)
-  check_data_files(filenames)
+  num_records = check_data_files(filenames)
 
   with tf.name_scope('data_augmentation'):
     filename_queue = tf.train.string_input_producer(filenames)
@@ -376,9 +385,7 @@ def distorted_inputs(data_dir, batch_size,
     float_images.set_shape([None, IMAGE_SIZE, IMAGE_SIZE, 3])
 
     # Ensure that the random shuffling has good mixing properties.
-    min_fraction_of_examples_in_queue = 0.4
-    min_queue_examples = int(NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN *
-                             min_fraction_of_examples_in_queue)
+    min_queue_examples = shuffle_queue_examples(num_records)
     # The tutorial's line, which its text quotes; read a batch at a time, the
     # queue fills in seconds, and the second line says so.
     print('Filling queue with %d CIFAR images before starting to train. '

@@ -148,17 +148,22 @@ def _timed_rate(run, steps, examples_per_step=128):
 def per_image_inputs(data_dir, batch_size, threads):
   """The tutorial's pipeline: each queue-runner step reads and distorts one image."""
   filenames = cifar10_input.data_files(data_dir)
+  min_queue_examples = cifar10_input.shuffle_queue_examples(
+      cifar10_input.check_data_files(filenames))
   record = cifar10_input.read_cifar10(tf.train.string_input_producer(filenames))
   image = cifar10_input.distort_image(record.uint8image)
   images, labels = tf.train.shuffle_batch(
       [image, record.label], batch_size, num_threads=threads,
-      capacity=20000 + 3 * batch_size, min_after_dequeue=20000)
+      capacity=min_queue_examples + 3 * batch_size,
+      min_after_dequeue=min_queue_examples)
   return images, tf.reshape(labels, [batch_size])
 
 
 def pipeline_and_threads(data_dir, steps):
   """Part 1: images/sec of the pipeline alone, and of training, per setting."""
   rows = []
+  min_queue_examples = cifar10_input.shuffle_queue_examples(
+      cifar10_input.check_data_files(cifar10_input.data_files(data_dir)))
   for name, inputs_fn, threads in (
       ("tutorial's per-image queue runners", per_image_inputs, 16),
       ('batched', cifar10_input.distorted_inputs, 1),
@@ -175,7 +180,7 @@ def pipeline_and_threads(data_dir, steps):
     session = QueueSession(graph)
     try:
       start = time.time()
-      while session.sess.run(queue_size) < 20000:
+      while session.sess.run(queue_size) < min_queue_examples:
         if time.time() - start > 300:
           raise RuntimeError('The shuffling queue did not fill in 5 minutes.')
         time.sleep(0.05)

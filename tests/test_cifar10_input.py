@@ -45,12 +45,23 @@ def test_distorted_inputs_shape_and_standardisation(tmp_path):
   with tf.Graph().as_default():
     images, labels = cifar10_input.distorted_inputs(data_dir, batch_size=16)
     assert images.shape.as_list() == [16, 24, 24, 3]
+    queue, = [op for op in tf.get_default_graph().get_operations()
+              if op.type == 'RandomShuffleQueueV2']
+    # 40% of the 100 records before the first batch, as of the real data.
+    assert queue.get_attr('min_after_dequeue') == 40
     image_batch, label_batch = _run_queue_pipeline([images, labels])
   assert image_batch.dtype == np.float32 and label_batch.dtype == np.int32
   assert set(label_batch.tolist()) <= set(range(10))
   per_image = image_batch.reshape(16, -1)
   np.testing.assert_allclose(per_image.mean(axis=1), 0, atol=1e-3)
   np.testing.assert_allclose(per_image.std(axis=1), 1, atol=1e-2)
+
+
+def test_the_shuffling_queue_holds_40_percent_of_the_data_at_most_20000():
+  assert cifar10_input.shuffle_queue_examples(50000) == 20000  # The tutorial's.
+  assert cifar10_input.shuffle_queue_examples(80000) == 20000
+  assert cifar10_input.shuffle_queue_examples(1000) == 400
+  assert cifar10_input.shuffle_queue_examples(1) == 1
 
 
 def _eval_pass(data_dir, batch_size, num_examples):
