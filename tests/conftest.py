@@ -14,6 +14,7 @@ import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 import pytest  # noqa: E402
@@ -243,6 +244,60 @@ def _export_cifar(root):
 _SHARED_BUILDS = {'cifar_trained': _train_cifar,
                   'cifar10_exported': _export_cifar,
                   'mnist_trained': _train_mnist}
+
+
+# The order in which each worker builds the shared fixtures in the
+# background: different on each, so that on two workers both trainings run
+# at once from the start.
+_BUILD_ORDERS = (('cifar_trained', 'cifar10_exported', 'mnist_trained'),
+                 ('mnist_trained', 'cifar_trained', 'cifar10_exported'))
+
+
+def _needs_shared(item):
+  return any(name in _SHARED_BUILDS for name in item.fixturenames)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+  """Tests that need a shared trained model run last (sorted stably, the same
+  order on every worker), by when the background builds below are done."""
+  items.sort(key=_needs_shared)
+
+
+def pytest_collection_finish(session):
+  """Starts building the shared fixtures the selected tests need in a thread,
+  beside the tests that need none (the builds are processes of their own, so
+  the thread mostly waits). Without it the first worker to need a model
+  trains it while the other worker waits on its lock, idle."""
+  needed = {name for item in session.items for name in item.fixturenames
+            if name in _SHARED_BUILDS}
+  if not needed or session.config.option.collectonly:
+    return
+  worker = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
+  order = _BUILD_ORDERS[int(re.sub(r'\D', '', worker) or 0) % 2]
+  base = _shared_base(session.config._tmp_path_factory)  # pylint: disable=protected-access
+
+  def build():
+    for name in order:
+      if name in needed or (name == 'cifar_trained' and
+                            'cifar10_exported' in needed):
+        try:
+          _build_shared(base, name)
+        except Exception:  # pylint: disable=broad-except
+          return  # The test that needs it builds it again and reports why.
+
+  thread = threading.Thread(target=build, name='shared-fixtures', daemon=True)
+  thread.start()
+  session.config.stash[_BUILDER] = thread
+
+
+def pytest_sessionfinish(session):
+  thread = session.config.stash.get(_BUILDER, None)
+  if thread is not None:
+    thread.join()  # Its training process must not outlive the run.
+
+
+_BUILDER = pytest.StashKey()
 
 
 @pytest.fixture(scope='session')
