@@ -233,12 +233,14 @@ def test_bad_data_is_a_clear_error_before_the_graph_runs(tmp_path, damage,
   assert message in str(raised.value) and bad in str(raised.value)
 
 
-def test_bad_data_stops_the_trainer_with_one_line_not_a_hang(tmp_path):
+def test_bad_data_stops_the_trainer_with_one_line_not_a_hang(tmp_path,
+                                                           run_in_process):
   data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=3)
   bad = _damage(data_dir, 'truncated')
   started = time.time()
-  result = run_script([TRAIN, '--data_dir', data_dir, '--train_dir',
-                       str(tmp_path / 'train'), '--max_steps', '5'], timeout=60)
+  result = run_in_process('cifar10.cifar10_train', [
+      '--data_dir', data_dir, '--train_dir', str(tmp_path / 'train'),
+      '--max_steps', '5'])
   assert time.time() - started < 60
   assert result.returncode != 0
   assert 'Traceback' not in result.stderr
