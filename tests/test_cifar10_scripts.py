@@ -1,4 +1,5 @@
 """cifar10_train.py and cifar10_eval.py run as a user runs them, on small data."""
+import functools
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from cifar_fixtures import REPO_ROOT, run_script
 from cifar10 import cifar10
 from cifar10 import cifar10_eval
 from cifar10 import cifar10_input
+from cifar10 import cifar10_train
 from cifar10 import schedules
 from cifar10 import training
 
@@ -248,8 +250,10 @@ def test_bad_data_stops_the_trainer_with_one_line_not_a_hang(tmp_path,
   assert 'not a positive multiple' in result.stderr and bad in result.stderr
 
 
-@pytest.mark.parametrize('how', ['inside_cifar10', 'from_root', 'console'])
-def test_scripts_run_the_three_ways_a_user_types_them(tmp_path, how):
+# The third way, the console script pip writes, run from another folder:
+# tests/test_commands.py's test_installed_console_script_help.
+@pytest.mark.parametrize('how', ['inside_cifar10', 'from_root'])
+def test_scripts_run_from_the_root_and_from_inside_cifar10(tmp_path, how):
   args = ['--checkpoint_dir', str(tmp_path / 'none'), '--eval_dir',
           str(tmp_path / 'eval'), '--data_dir',
           cifar_fixtures.write_dataset(tmp_path / 'data', 2), '--run_once',
@@ -257,12 +261,8 @@ def test_scripts_run_the_three_ways_a_user_types_them(tmp_path, how):
   if how == 'inside_cifar10':
     result = run_script(['cifar10_eval.py'] + args,
                         cwd=os.path.join(REPO_ROOT, 'cifar10'))
-  elif how == 'from_root':
-    result = run_script([EVAL] + args)
   else:
-    executable = shutil.which('cifar10_eval')
-    assert executable, 'console script missing: run pip install -e .'
-    result = run_script([executable] + args, cwd=str(tmp_path))
+    result = run_script([EVAL] + args)
   assert result.returncode == 1
   assert result.stdout.strip().endswith('No checkpoint file found')
 
@@ -321,18 +321,13 @@ def test_fast_schedule_cannot_resume_a_tutorial_run(cifar_trained):
     training.check_resumable(tutorial)
 
 
-OP_COUNT_PROGRAM = """
-import sys
-from absl import flags
-import tensorflow.compat.v1 as tf
-from cifar10 import cifar10_train
-from cifar10 import training
+class _OpCount(tf.train.SessionRunHook):
+  """Counts the graph's ops after each step; at the 10th, tries to add one."""
 
-class OpCount(tf.train.SessionRunHook):
   def after_create_session(self, session, coord):
     self.graph = session.graph
     self.counts = [len(self.graph.get_operations())]
-    self.refused = None
+    self.finalized, self.refused = None, None
 
   def after_run(self, run_context, run_values):
     self.counts.append(len(self.graph.get_operations()))
@@ -344,28 +339,18 @@ class OpCount(tf.train.SessionRunHook):
       except RuntimeError as e:
         self.refused = str(e)
 
-tf.disable_eager_execution()
-cifar10_train.define_flags()
-flags.FLAGS(sys.argv)
-training.prepare_train_dir(flags.FLAGS.train_dir)
-hook = OpCount()
-cifar10_train.train(extra_hooks=[hook])
-print('finalized=%s runs=%d ops=%d..%d refused=%s' % (
-    hook.finalized, len(hook.counts) - 1, min(hook.counts),
-    max(hook.counts), hook.refused))
-"""
 
-
-def test_training_graph_is_finalized_and_its_op_count_fixed(cifar_trained, tmp_path):
-  result = run_script([sys.executable, '-c', OP_COUNT_PROGRAM, '--data_dir',
-                       cifar_trained['data_dir'], '--train_dir', str(tmp_path),
-                       '--max_steps', '12', '--batch_size', '16',
-                       '--save_summaries_steps', '5'])
+def test_training_graph_is_finalized_and_its_op_count_fixed(
+    cifar_trained, tmp_path, run_in_process, monkeypatch):
+  hook = _OpCount()
+  monkeypatch.setattr(cifar10_train, 'train', functools.partial(
+      cifar10_train.train, extra_hooks=[hook]))
+  result = run_in_process('cifar10.cifar10_train', [
+      '--data_dir', cifar_trained['data_dir'], '--train_dir', str(tmp_path),
+      '--max_steps', '12', '--batch_size', '16', '--save_summaries_steps', '5'])
   assert result.returncode == 0, result.stderr
-  match = re.search(r'finalized=(\w+) runs=(\d+) ops=(\d+)\.\.(\d+) '
-                    r'refused=(.*)', result.stdout)
-  assert match, result.stdout
-  finalized, runs, fewest, most, refused = match.groups()
-  assert finalized == 'True' and int(runs) == 12
-  assert fewest == most and int(fewest) > 500  # The whole training graph.
+  assert hook.finalized and len(hook.counts) - 1 == 12
+  # The whole training graph, the same after every step.
+  assert min(hook.counts) == max(hook.counts) > 500
+  refused = hook.refused or ''
   assert 'finalized' in refused

@@ -55,15 +55,17 @@ def test_help_of_every_command_lists_every_flag_it_takes(run_in_process):
     assert summary == doc.strip().split('\n\n')[0], name
 
 
-def test_installed_console_script_help(run_in_process):
+def test_installed_console_script_help(run_in_process, tmp_path):
   executable = shutil.which('cifar10_train')
   assert executable, 'console script cifar10_train missing: pip install -e .'
   # The console shows the command's own lines only (TF_CPP_MIN_LOG_LEVEL
-  # unset, as a user has it).
+  # unset, as a user has it), run from a folder outside the checkout: the
+  # installed package, not the current folder, provides the modules.
   env = dict(os.environ)
   env.pop('TF_CPP_MIN_LOG_LEVEL', None)
+  env.pop('PYTHONPATH', None)
   result = subprocess.run([executable, '--help'], capture_output=True,
-                          text=True, timeout=120, env=env)
+                          text=True, timeout=120, env=env, cwd=str(tmp_path))
   assert not re.search(r'^[IWEF]\d{4} |deprecat', result.stdout + result.stderr,
                        re.M | re.I), result.stderr
   # The program's name, not the path of the script pip wrote.
