@@ -342,7 +342,9 @@ def test_the_command_serves_a_drawing_and_stops_on_ctrl_c(mnist_trained):
   """mnist_draw_server.py as a user types it: --port 0 takes a free port,
   which its one line names; the page and a drawing are answered over
   127.0.0.1; Ctrl-C (SIGINT) ends it with status 0, no traceback."""
-  env = dict(os.environ, PYTHONUNBUFFERED='1')
+  # PYTHONFAULTHANDLER: should it not stop, SIGABRT below makes it print
+  # where each of its threads is.
+  env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1')
   env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # As a user has it.
   command = subprocess.Popen(
       [sys.executable, os.path.join('mnist_cnn', 'mnist_draw_server.py'),
@@ -376,7 +378,13 @@ def test_the_command_serves_a_drawing_and_stops_on_ctrl_c(mnist_trained):
     assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 1e-4
     connection.close()
     command.send_signal(signal.SIGINT)
-    stdout, stderr = command.communicate(timeout=SOCKET_TIMEOUT)
+    try:
+      stdout, stderr = command.communicate(timeout=SOCKET_TIMEOUT)
+    except subprocess.TimeoutExpired:
+      command.send_signal(signal.SIGABRT)
+      _, stderr = command.communicate(timeout=SOCKET_TIMEOUT)
+      raise AssertionError('Still running %d s after Ctrl-C; its threads:\n%s'
+                           % (SOCKET_TIMEOUT, stderr[-6000:])) from None
   finally:
     if command.poll() is None:
       command.kill()
