@@ -121,6 +121,18 @@ def _train_graph(images, labels, lrn=lrn_lib.local_response_normalization,
   return cifar10.train(loss, global_step, batch_size, precision=precision)
 
 
+def xla_lrn(x, depth_radius, bias, alpha, beta, name=None):
+  """This project's LRN in float32, compiled by XLA as one cluster with its
+  custom gradient and the casts around it (the convolutions stay oneDNN's):
+  issue #22's candidate for fusing the LRN's element-wise passes. Called with
+  lrn_dtype=x's dtype, so that the casts from and to bfloat16 fall inside."""
+  with tf.xla.experimental.jit_scope(compile_ops=True,
+                                     separate_compiled_gradients=True):
+    y = lrn_lib.local_response_normalization(
+        tf.cast(x, tf.float32), depth_radius, bias, alpha, beta, name)
+    return tf.cast(y, x.dtype)
+
+
 class QueueSession(object):
   """A session with the queue runners started, stopped cleanly on exit."""
 
@@ -246,7 +258,11 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
       ('tf.nn.lrn', dict(lrn=tf.nn.lrn)),
       ('mixed_bfloat16', dict(lrn=ours, precision='mixed_bfloat16')),
       ('mixed_bfloat16, LRN in bfloat16',
-       dict(lrn=ours, precision='mixed_bfloat16', lrn_dtype=tf.bfloat16))):
+       dict(lrn=ours, precision='mixed_bfloat16', lrn_dtype=tf.bfloat16)),
+      ('float32, LRN in XLA', dict(lrn=xla_lrn)),
+      ('mixed_bfloat16, LRN in XLA',
+       dict(lrn=xla_lrn, precision='mixed_bfloat16',
+            lrn_dtype=tf.bfloat16))):
     graph = tf.Graph()
     with graph.as_default():
       train_op = _train_graph(tf.constant(image_batch),
@@ -537,6 +553,12 @@ def print_table(figures, limit):
   lrn_bf16 = figures['compute_only']['mixed_bfloat16, LRN in bfloat16']
   print('| train step alone, mixed_bfloat16, LRN in bfloat16 | %.0f '
         'examples/sec | %.2fx float32 |' % (lrn_bf16, lrn_bf16 / compute))
+  for name, reference, label in (
+      ('float32, LRN in XLA', compute, 'this LRN'),
+      ('mixed_bfloat16, LRN in XLA', compute_bf16, 'mixed_bfloat16')):
+    rate = figures['compute_only'][name]
+    print('| train step alone, %s | %.0f examples/sec | %.2fx %s |' %
+          (name, rate, rate / reference, label))
   keras_bf16 = loops['Keras model.fit, mixed_bfloat16']
   for name, rate in loops.items():
     if name == 'cifar10_train.py --precision=mixed_bfloat16':

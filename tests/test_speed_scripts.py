@@ -78,7 +78,9 @@ def _canned_figures():
                    pipeline('batched', 4, 50000, 1000)],
       'compute_only': {'this project': 1000.0, 'tf.nn.lrn': 800.0,
                        'mixed_bfloat16': 1500.0,
-                       'mixed_bfloat16, LRN in bfloat16': 1600.0},
+                       'mixed_bfloat16, LRN in bfloat16': 1600.0,
+                       'float32, LRN in XLA': 1100.0,
+                       'mixed_bfloat16, LRN in XLA': 1200.0},
       'loops': {'cifar10_train.py': 960.0,
                 'cifar10_train.py --precision=mixed_bfloat16': 1440.0,
                 'Keras model.fit': 640.0,
@@ -109,6 +111,10 @@ def test_benchmark_table_states_each_figure_and_ratio(benchmark_speed,
       'examples/sec | 1.50x float32 |',
       '| train step alone, mixed_bfloat16, LRN in bfloat16 | 1600 '
       'examples/sec | 1.60x float32 |',
+      '| train step alone, float32, LRN in XLA | 1100 examples/sec | 1.10x '
+      'this LRN |',
+      '| train step alone, mixed_bfloat16, LRN in XLA | 1200 examples/sec | '
+      '0.80x mixed_bfloat16 |',
       '| cifar10_train.py --precision=mixed_bfloat16 | 1440 examples/sec | '
       '1.50x the float32 loop; 1.50x Keras mixed_bfloat16 |',
       '| Keras model.fit | 640 examples/sec | cifar10_train.py is 1.50x |',
@@ -137,7 +143,8 @@ def test_benchmark_compute_only_measures_and_profiles_each_variant(
   rates, profiles = benchmark_speed.compute_only(
       data_dir, steps=2, rounds=1, batch_size=8, profile_steps=1)
   assert set(rates) == {'this project', 'tf.nn.lrn', 'mixed_bfloat16',
-                        'mixed_bfloat16, LRN in bfloat16'}
+                        'mixed_bfloat16, LRN in bfloat16',
+                        'float32, LRN in XLA', 'mixed_bfloat16, LRN in XLA'}
   assert all(rate > 0 for rate in rates.values())
   for name in ('this project', 'mixed_bfloat16'):
     shares = dict(profiles[name])
