@@ -174,8 +174,6 @@ def per_image_inputs(data_dir, batch_size, threads):
 def pipeline_and_threads(data_dir, steps):
   """Part 1: images/sec of the pipeline alone, and of training, per setting."""
   rows = []
-  min_queue_examples = cifar10_input.shuffle_queue_examples(
-      cifar10_input.check_data_files(cifar10_input.data_files(data_dir)))
   for name, inputs_fn, threads in (
       ("tutorial's per-image queue runners", per_image_inputs, 16),
       ('batched', cifar10_input.distorted_inputs, 1),
@@ -189,6 +187,10 @@ def pipeline_and_threads(data_dir, steps):
       queue_size = [op for op in graph.get_operations()
                     if op.type == 'QueueSizeV2' and
                     'shuffle_batch' in op.name][0].outputs[0]
+      # Filled: as many images as the pipeline holds before the first batch.
+      min_queue_examples = [op for op in graph.get_operations()
+                            if op.type == 'RandomShuffleQueueV2'][0].get_attr(
+                                'min_after_dequeue')
     session = QueueSession(graph)
     try:
       start = time.time()
