@@ -1,8 +1,11 @@
-"""Small helpers several test modules share: a BMP writer and the fuzz
-example count of TensorFlow-backed properties."""
+"""Small helpers several test modules share: a BMP writer, the fuzz
+example count of TensorFlow-backed properties, and the skip of a module
+whose optional extra is not installed."""
+import importlib.util
 import struct
 
 from hypothesis import settings
+import pytest
 
 
 def bmp_bytes(image):
@@ -22,3 +25,13 @@ def slow_examples():
   """max_examples for a property whose every example builds or runs
   TensorFlow (or writes an archive): a third of the profile's, at least 20."""
   return max(20, settings.default.max_examples // 3)
+
+
+def skip_unless_installed(modules, reason):
+  """Skips the calling test module unless every module in modules is
+  installed. Unlike pytest.importorskip it does not import them: importing
+  jupyterlab alone takes seconds of CPU, in every pytest worker."""
+  missing = [name for name in modules if importlib.util.find_spec(name) is None]
+  if missing:
+    pytest.skip('%s (missing: %s)' % (reason, ', '.join(missing)),
+                allow_module_level=True)

@@ -26,11 +26,13 @@ import pytest
 pytestmark = pytest.mark.notebook
 
 from cifar_fixtures import REPO_ROOT
+import suite_helpers
 
 NOTEBOOK_EXTRA = "the notebook extra is not installed: pip install -e '.[notebook]'"
-for _module in ('jupyterlab', 'notebook', 'anywidget', 'ipywidgets',
-                'ipykernel', 'matplotlib'):
-  pytest.importorskip(_module, reason=NOTEBOOK_EXTRA)
+suite_helpers.skip_unless_installed(
+    ['jupyterlab', 'notebook', 'anywidget', 'ipywidgets', 'ipykernel',
+     'matplotlib'],
+    NOTEBOOK_EXTRA)
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

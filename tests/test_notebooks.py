@@ -18,11 +18,13 @@ import pytest
 import cifar_fixtures
 import mnist_fixtures
 from cifar_fixtures import REPO_ROOT
+import suite_helpers
 
 NOTEBOOK_EXTRA = "the notebook extra is not installed: pip install -e '.[notebook]'"
-for _module in ('nbclient', 'nbformat', 'ipykernel', 'anywidget', 'ipywidgets',
-                'matplotlib'):
-  pytest.importorskip(_module, reason=NOTEBOOK_EXTRA)
+suite_helpers.skip_unless_installed(
+    ['nbclient', 'nbformat', 'ipykernel', 'anywidget', 'ipywidgets',
+     'matplotlib'],
+    NOTEBOOK_EXTRA)
 import nbclient  # noqa: E402
 import nbformat  # noqa: E402
 
