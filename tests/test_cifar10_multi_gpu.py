@@ -68,30 +68,34 @@ def test_two_towers_on_cpu_train_and_share_checkpoints_with_train_and_eval(
   data_dir = cifar_trained['data_dir']
   train_dir = str(tmp_path / 'train')
   shutil.copytree(str(cifar_trained['train_dir']), train_dir)
+  trained = cifar_trained['steps']
   common = ['--data_dir', data_dir, '--train_dir', train_dir,
             '--batch_size', '16', '--log_frequency', '5']
-  result = run_script([MULTI, '--num_gpus', '2', '--max_steps', '260'] + common)
+  result = run_script([MULTI, '--num_gpus', '2', '--max_steps',
+                       str(trained + 10)] + common)
   assert result.returncode == 0, result.stderr
   assert ('Asked for --num_gpus=2 but found 0 GPU(s): running the 2 towers '
           'on 2 CPU devices.') in result.stdout
-  assert 'at step 250' in result.stdout
+  assert 'at step %d' % trained in result.stdout
   # 2 towers x 16 images a step; sec/batch is per tower.
-  rates = re.findall(r'step 260, loss = [\d.]+ \(([\d.]+) examples/sec; '
-                     r'([\d.]+) sec/batch\)', result.stdout)
+  rates = re.findall(r'step %d, loss = [\d.]+ \(([\d.]+) examples/sec; '
+                     r'([\d.]+) sec/batch\)' % (trained + 10),
+                     result.stdout)
   assert rates
   examples_per_sec, sec_per_batch = map(float, rates[0])
   # sec/batch is printed to 3 decimals: compare within that rounding.
   assert sec_per_batch == pytest.approx(16 / examples_per_sec, abs=6e-4)
-  assert tf.train.latest_checkpoint(train_dir).endswith('-260')
+  assert tf.train.latest_checkpoint(train_dir).endswith('-%d' % (trained + 10))
 
   evaluator = cifar10_eval.Evaluator('test', data_dir, 40, 40)
   precision, step = evaluator.evaluate(tf.train.latest_checkpoint(train_dir))
-  assert step == 260 and 0 <= precision <= 1
+  assert step == trained + 10 and 0 <= precision <= 1
 
   # The single-device trainer resumes the two-tower run (in this process:
   # the towers' CPU devices need a process of their own, it does not).
-  single = run_in_process('cifar10.cifar10_train', ['--max_steps', '265'] +
+  single = run_in_process('cifar10.cifar10_train',
+                          ['--max_steps', str(trained + 15)] +
                           common)
   assert single.returncode == 0, single.stderr
-  assert 'at step 260' in single.stdout
-  assert tf.train.latest_checkpoint(train_dir).endswith('-265')
+  assert 'at step %d' % (trained + 10) in single.stdout
+  assert tf.train.latest_checkpoint(train_dir).endswith('-%d' % (trained + 15))
