@@ -1,8 +1,10 @@
 """Small helpers several test modules share: a BMP writer, the fuzz
-example count of TensorFlow-backed properties, and the skip of a module
-whose optional extra is not installed."""
+example count of TensorFlow-backed properties, the skip of a module whose
+optional extra is not installed, and a script of scripts/ as a module."""
 import importlib.util
+import os
 import struct
+import sys
 
 from hypothesis import settings
 import pytest
@@ -35,3 +37,20 @@ def skip_unless_installed(modules, reason):
   if missing:
     pytest.skip('%s (missing: %s)' % (reason, ', '.join(missing)),
                 allow_module_level=True)
+
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'scripts')
+
+
+def load_script(file_name):
+  """scripts/file_name as a module, to call its parts (or its main) in the
+  test's process. scripts/ stays on sys.path, for the bench_common the
+  scripts import."""
+  if SCRIPTS not in sys.path:
+    sys.path.insert(0, SCRIPTS)
+  spec = importlib.util.spec_from_file_location(
+      os.path.splitext(file_name)[0], os.path.join(SCRIPTS, file_name))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

@@ -6,25 +6,20 @@ and their start-ups would take a large share of the default run's 5-minute
 budget; run it with `python -m pytest -m slow tests/test_soak.py`); the README's figure is
 the 50-kill run on the real data.
 """
-import importlib.util
 import json
 import os
-import sys
 
 import pytest
 
 import cifar_fixtures
+import suite_helpers
 from tutorials_common import checkpoints
 
 SCRIPT = os.path.join(cifar_fixtures.REPO_ROOT, 'scripts', 'soak_kill.py')
 
 
 def _soak_module():
-  sys.path.insert(0, os.path.dirname(SCRIPT))
-  spec = importlib.util.spec_from_file_location('soak_kill', SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return suite_helpers.load_script('soak_kill.py')
 
 
 @pytest.mark.slow

@@ -1,15 +1,14 @@
 """The speed benchmark, its Keras and PyTorch references, and the curve plot,
 run as a user runs them on small data."""
-import importlib.util
 import json
 import os
 import re
-import sys
 
 import pytest
 
 import cifar_fixtures
 from cifar_fixtures import run_script
+import suite_helpers
 
 RATE_LINE = re.compile(r'^\d{4}-\d\d-\d\d [\d:.]+: step (\d+), loss = [\d.]+ '
                        r'\(([\d.]+) examples/sec; [\d.]+ sec/batch\)$', re.M)
@@ -38,12 +37,7 @@ def test_reference_trains_and_logs_like_cifar10_train(data_dir, script):
 def test_torch_reference_model_matches_the_tutorial_parameter_count():
   torch = pytest.importorskip('torch', reason="PyTorch is the optional extra "
                               "'.[torch]', used only by this speed reference")
-  spec = importlib.util.spec_from_file_location(
-      'cifar10_torch', os.path.join(cifar_fixtures.REPO_ROOT, 'scripts',
-                                    'cifar10_torch.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  net = module.Net()
+  net = suite_helpers.load_script('cifar10_torch.py').Net()
   assert sum(p.numel() for p in net.parameters()) == 1068298
   assert net(torch.zeros(3, 3, 24, 24)).shape == (3, 10)
 
@@ -51,16 +45,7 @@ def test_torch_reference_model_matches_the_tutorial_parameter_count():
 @pytest.fixture(scope='module')
 def benchmark_speed():
   """scripts/benchmark_speed.py as a module, for its parts in process."""
-  scripts = os.path.join(cifar_fixtures.REPO_ROOT, 'scripts')
-  sys.path.insert(0, scripts)  # Its bench_common.
-  try:
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_speed', os.path.join(scripts, 'benchmark_speed.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-  finally:
-    sys.path.remove(scripts)
-  return module
+  return suite_helpers.load_script('benchmark_speed.py')
 
 
 def _canned_figures():
