@@ -19,8 +19,6 @@ from cifar10 import cifar10_export
 from cifar10 import cifar10_input
 from tutorials_common.errors import UsageError
 
-EXPORT = os.path.join('cifar10', 'cifar10_export.py')
-TRAIN = os.path.join('cifar10', 'cifar10_train.py')
 NAMES = cifar_fixtures.CIFAR10_EXPORT_NAMES
 NUM_TEST = cifar_fixtures.CIFAR10_EXPORT_TEST_IMAGES
 
