@@ -102,7 +102,30 @@ class _NoDeprecationNotes(logging.Filter):
                 message)
 
 
-with tensorflow_notices_filtered():
+@contextlib.contextmanager
+def keras_not_imported_with_tensorflow():
+  """While TensorFlow loads, keeps it from importing Keras 3 whole.
+
+  TensorFlow imports keras.src.optimizers when it loads (to register Keras
+  optimizers for SavedModels that hold them), and with it all of Keras,
+  matplotlib.pyplot and IPython: a third of a command's start-up (README,
+  Tests). The commands are tf.compat.v1 graph code and use no Keras. With
+  TF_USE_LEGACY_KERAS=1 TensorFlow looks for tf_keras instead and, where it
+  is not installed, skips the import. The variable is set only for the
+  import: TensorFlow reads it again when tf.keras is first used, which then
+  loads Keras 3 as usual, and the processes a command starts never see it.
+  """
+  saved = os.environ.get('TF_USE_LEGACY_KERAS')
+  if saved is None:
+    os.environ['TF_USE_LEGACY_KERAS'] = '1'
+  try:
+    yield
+  finally:
+    if saved is None:
+      os.environ.pop('TF_USE_LEGACY_KERAS', None)
+
+
+with tensorflow_notices_filtered(), keras_not_imported_with_tensorflow():
   import tensorflow  # noqa: F401,E402  # pylint: disable=g-import-not-at-top,unused-import
 
 from absl import app  # noqa: E402
