@@ -5,14 +5,17 @@ console script proves that the installed start-up behaves the same.
 """
 import importlib
 import importlib.metadata
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from cli_support import entry
+from cifar_fixtures import REPO_ROOT
 
 DISTRIBUTION = 'tf-classic-tutorials'
 
@@ -73,6 +76,31 @@ def test_installed_console_script_help(run_in_process, tmp_path):
   in_process = run_in_process('cifar10.cifar10_train', ['--help'])
   _assert_help_lists_flags('cifar10_train', result, in_process.flags_defined)
   assert _flags_shown(result.stdout) == _flags_shown(in_process.stdout)
+
+
+# What a command's start-up block does when it loads TensorFlow, in a fresh
+# interpreter (this one has loaded TensorFlow long ago).
+_START_UP_PROGRAM = r'''
+import json, os, sys
+from cli_support import entry
+keras_loaded = 'keras' in sys.modules
+variable_left = 'TF_USE_LEGACY_KERAS' in os.environ
+import tensorflow as tf
+print(json.dumps([keras_loaded, variable_left,
+                  type(tf.keras.layers.Dense(2)).__module__]))
+'''
+
+
+def test_a_command_loads_tensorflow_without_keras_and_tf_keras_still_works():
+  env = {k: v for k, v in os.environ.items() if k != 'TF_USE_LEGACY_KERAS'}
+  result = subprocess.run([sys.executable, '-c', _START_UP_PROGRAM],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=REPO_ROOT, env=env)
+  assert result.returncode == 0, result.stderr
+  keras_loaded, variable_left, dense_module = json.loads(
+      result.stdout.strip().splitlines()[-1])
+  assert not keras_loaded and not variable_left
+  assert dense_module.startswith('keras.')  # Keras 3, loaded on first use.
 
 
 @pytest.mark.parametrize('module,flag,message', [
