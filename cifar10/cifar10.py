@@ -109,10 +109,15 @@ def _variable_with_weight_decay(name, shape, stddev, wd, dtype):
 
 
 def distorted_inputs(data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
-                     use_fp16=False):
-  """Construct distorted input for CIFAR training using the Reader ops."""
+                     use_fp16=False, color_jitter=True):
+  """Construct distorted input for CIFAR training using the Reader ops.
+
+  color_jitter: the tutorial's brightness and contrast changes (the
+  schedule's color_jitter).
+  """
   images, labels = cifar10_input.distorted_inputs(data_dir=data_dir,
-                                                  batch_size=batch_size)
+                                                  batch_size=batch_size,
+                                                  color_jitter=color_jitter)
   if use_fp16:
     images = tf.cast(images, tf.float16)
   return images, labels

@@ -154,7 +154,8 @@ def train_worker(server, cluster, task_index):
           FLAGS.batch_size * num_workers)
       with tf.device(worker_device + '/cpu:0'):
         images, labels = cifar10.distorted_inputs(
-            FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16)
+            FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16,
+            schedule.color_jitter)
       logits = cifar10.inference(images, precision=FLAGS.precision)
       loss = cifar10.loss(logits, labels, schedule.label_smoothing)
       sync, lr = sync_replicas_optimizer(schedule, global_step, num_workers)

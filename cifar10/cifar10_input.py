@@ -319,8 +319,11 @@ def distort_image(image):
   return tf.image.per_image_standardization(image)
 
 
-def distort_images(images):
-  """Random crop, flip, brightness and contrast of each image of a uint8 batch."""
+def distort_images(images, color_jitter=True):
+  """Random crop, flip, brightness and contrast of each image of a uint8 batch.
+
+  color_jitter=False leaves out the brightness and contrast changes.
+  """
   count = tf.shape(images)[0]
   max_offset = ORIGINAL_SIZE - IMAGE_SIZE + 1
 
@@ -330,8 +333,10 @@ def distort_images(images):
   return apply_distortions(
       images, offsets(), offsets(),
       flip=tf.random.uniform([count]) < 0.5,
-      brightness_delta=tf.random.uniform([count], -63.0, 63.0),
-      contrast_factor=tf.random.uniform([count], 0.2, 1.8))
+      brightness_delta=(tf.random.uniform([count], -63.0, 63.0)
+                        if color_jitter else tf.zeros([count])),
+      contrast_factor=(tf.random.uniform([count], 0.2, 1.8)
+                       if color_jitter else tf.ones([count])))
 
 
 def eval_images(images):
@@ -352,13 +357,15 @@ def shuffle_queue_examples(num_records):
 
 
 def distorted_inputs(data_dir, batch_size,
-                     num_threads=NUM_PREPROCESS_THREADS):
+                     num_threads=NUM_PREPROCESS_THREADS, color_jitter=True):
   """Construct distorted input for CIFAR training using the Reader ops.
 
   Args:
     data_dir: path to the CIFAR-10 data directory (holding cifar-10-batches-bin/).
     batch_size: number of images per batch.
     num_threads: queue-runner threads reading and distorting batches.
+    color_jitter: the tutorial's brightness and contrast changes (the
+      schedule's color_jitter).
 
   Returns:
     images: 4D float32 tensor of [batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
@@ -381,7 +388,7 @@ def distorted_inputs(data_dir, batch_size,
     reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
     _, records = reader.read_up_to(filename_queue, batch_size)
     uint8images, labels = decode_records(records)
-    float_images = distort_images(uint8images)
+    float_images = distort_images(uint8images, color_jitter)
     float_images.set_shape([None, IMAGE_SIZE, IMAGE_SIZE, 3])
 
     # Ensure that the random shuffling has good mixing properties.

@@ -191,7 +191,8 @@ def train():
         FLAGS.batch_size * FLAGS.num_gpus)
     # One input pipeline on the CPU feeds every tower.
     images, labels = cifar10.distorted_inputs(
-        FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus, FLAGS.use_fp16)
+        FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus, FLAGS.use_fp16,
+        schedule.color_jitter)
     train_op, loss, summary_op = build_train_op(
         images, labels, devices, global_step, FLAGS.batch_size, schedule,
         FLAGS.precision)

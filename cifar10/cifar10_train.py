@@ -54,7 +54,8 @@ def train(extra_hooks=()):
     with tf.device('/cpu:0'):
       images, labels = cifar10.distorted_inputs(FLAGS.data_dir,
                                                 FLAGS.batch_size,
-                                                FLAGS.use_fp16)
+                                                FLAGS.use_fp16,
+                                                schedule.color_jitter)
 
     # Build a Graph that computes the logits predictions from the
     # inference model.

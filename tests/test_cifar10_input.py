@@ -203,3 +203,31 @@ def test_random_distortions_cover_every_crop_offset_and_both_flips():
     assert len(matches) == 1
     seen.add(matches[0])
   assert seen == set(profiles)  # 18 outcomes, 400 draws.
+
+
+def test_without_color_jitter_each_image_is_a_standardised_crop():
+  # Random colour images: with the jitter off (--schedule=fast50), each
+  # output is exactly one of the 162 standardised crops and mirrors of its
+  # input; with it on, almost none is.
+  rng = np.random.RandomState(3)
+  images = rng.randint(0, 256, size=(20, 32, 32, 3)).astype(np.uint8)
+
+  def crops(image):
+    for y in range(9):
+      for x in range(9):
+        crop = image[y:y + 24, x:x + 24].astype(np.float64)
+        for view in (crop, crop[:, ::-1]):
+          yield (view - view.mean()) / max(view.std(), 1 / np.sqrt(view.size))
+
+  with tf.Graph().as_default():
+    batch = tf.constant(images)
+    plain = cifar10_input.distort_images(batch, color_jitter=False)
+    jittered = cifar10_input.distort_images(batch)
+    with tf.Session() as sess:
+      plain, jittered = sess.run([plain, jittered])
+
+  def is_a_crop(out, image):
+    return any(np.abs(out - c).max() < 1e-4 for c in crops(image))
+
+  assert all(is_a_crop(out, image) for out, image in zip(plain, images))
+  assert sum(is_a_crop(out, image) for out, image in zip(jittered, images)) < 3

@@ -158,6 +158,23 @@ def test_fast_schedule_warms_up_then_decays_to_zero_at_its_last_step():
   assert schedules.Schedule('fast', 256, 10).last_step == 1954
 
 
+def test_fast50_schedule_is_fast_retuned_for_50_epochs():
+  schedule = schedules.Schedule('fast50', examples_per_step=128)
+  assert schedule.last_step == 19532  # ceil(50 * 50000 / 128)
+  warmup = int(schedules.FAST50_WARMUP_FRACTION * 19532)
+  rates = _learning_rates(schedule, [0, warmup, 19532])
+  np.testing.assert_allclose(
+      rates, [0, schedules.FAST50_PEAK_LEARNING_RATE, 0], atol=5e-5)
+  assert not schedule.color_jitter
+  assert schedules.Schedule('fast').color_jitter
+  assert schedules.Schedule('tutorial').color_jitter
+  # The same optimizer, loss and averages as fast: each resumes the other.
+  assert schedule.label_smoothing == schedules.FAST_LABEL_SMOOTHING
+  assert schedule.moving_average_decay == schedules.FAST_MOVING_AVERAGE_DECAY
+  assert schedules.Schedule('fast50', 128, 10).last_step == 3907
+  assert schedules.Schedule('fast').last_step == 39063  # 100 epochs
+
+
 def test_tutorial_schedule_is_the_tutorials():
   schedule = schedules.Schedule('tutorial', examples_per_step=128)
   assert schedule.last_step is None and schedule.label_smoothing == 0
