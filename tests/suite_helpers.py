@@ -1,9 +1,12 @@
 """Small helpers several test modules share: a BMP writer, the fuzz
 example count of TensorFlow-backed properties, the skip of a module whose
-optional extra is not installed, and a script of scripts/ as a module."""
+optional extra is not installed, a script of scripts/ as a module, and a
+program run in a fresh interpreter."""
 import importlib.util
+import json
 import os
 import struct
+import subprocess
 import sys
 
 from hypothesis import settings
@@ -54,3 +57,15 @@ def load_script(file_name):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def fresh_interpreter_json(program, unset=()):
+  """Runs `python -c program` in the repository root, with the environment
+  variables in unset removed, and returns the JSON of its last line: what a
+  fresh interpreter, which has not loaded TensorFlow yet, reports."""
+  env = {k: v for k, v in os.environ.items() if k not in unset}
+  result = subprocess.run([sys.executable, '-c', program], capture_output=True,
+                          text=True, timeout=120, env=env,
+                          cwd=os.path.dirname(SCRIPTS))
+  assert result.returncode == 0, result.stderr
+  return json.loads(result.stdout.strip().splitlines()[-1])

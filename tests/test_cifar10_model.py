@@ -1,9 +1,4 @@
 """The CIFAR-10 network: shapes, variable names, parameter count, the losses."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -11,7 +6,7 @@ import tensorflow.compat.v1 as tf
 from cifar10 import cifar10
 from cifar10 import lrn
 from cifar10 import schedules
-from cifar_fixtures import REPO_ROOT
+import suite_helpers
 
 EXPECTED_VARIABLES = {
     'conv1/weights': [5, 5, 3, 64], 'conv1/biases': [64],
@@ -211,11 +206,7 @@ print(json.dumps({
 
 
 def test_importing_the_library_starts_no_command():
-  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  result = subprocess.run([sys.executable, '-c', _IMPORT_PROGRAM],
-                          capture_output=True, text=True, timeout=120,
-                          cwd=REPO_ROOT, env=env)
-  assert result.returncode == 0, result.stderr
-  found = json.loads(result.stdout.strip().splitlines()[-1])
+  found = suite_helpers.fresh_interpreter_json(
+      _IMPORT_PROGRAM, unset=['TF_CPP_MIN_LOG_LEVEL'])
   assert found == {'entry': False, 'stderr': True, 'environ': True,
                    'argv': True, 'flags': []}

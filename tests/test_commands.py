@@ -5,17 +5,15 @@ console script proves that the installed start-up behaves the same.
 """
 import importlib
 import importlib.metadata
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from cli_support import entry
-from cifar_fixtures import REPO_ROOT
+import suite_helpers
 
 DISTRIBUTION = 'tf-classic-tutorials'
 
@@ -92,13 +90,9 @@ print(json.dumps([keras_loaded, variable_left,
 
 
 def test_a_command_loads_tensorflow_without_keras_and_tf_keras_still_works():
-  env = {k: v for k, v in os.environ.items() if k != 'TF_USE_LEGACY_KERAS'}
-  result = subprocess.run([sys.executable, '-c', _START_UP_PROGRAM],
-                          capture_output=True, text=True, timeout=120,
-                          cwd=REPO_ROOT, env=env)
-  assert result.returncode == 0, result.stderr
-  keras_loaded, variable_left, dense_module = json.loads(
-      result.stdout.strip().splitlines()[-1])
+  keras_loaded, variable_left, dense_module = (
+      suite_helpers.fresh_interpreter_json(_START_UP_PROGRAM,
+                                           unset=['TF_USE_LEGACY_KERAS']))
   assert not keras_loaded and not variable_left
   assert dense_module.startswith('keras.')  # Keras 3, loaded on first use.
 
