@@ -44,6 +44,15 @@ FAST50_WARMUP_FRACTION = 0.05
 DEFAULT_FAST50_EPOCHS = 50
 SCHEDULES = ('tutorial', 'fast', 'fast50')
 
+# What sets the fast schedules apart: (peak learning rate, warm-up fraction,
+# default length in epochs, brightness/contrast jitter).
+_FAST_SETTINGS = {
+    'fast': (FAST_PEAK_LEARNING_RATE, FAST_WARMUP_FRACTION,
+             DEFAULT_FAST_EPOCHS, True),
+    'fast50': (FAST50_PEAK_LEARNING_RATE, FAST50_WARMUP_FRACTION,
+               DEFAULT_FAST50_EPOCHS, False),
+}
+
 
 def learning_rate(global_step, batch_size=TUTORIAL_BATCH_SIZE):
   """The tutorial's schedule: 0.1, divided by 10 every 350 epochs."""
@@ -67,16 +76,12 @@ class Schedule(object):
                        (name, ', '.join(SCHEDULES)))
     self.name = name
     self.examples_per_step = examples_per_step
-    fast = name != 'tutorial'
+    fast = name in _FAST_SETTINGS
+    (self.peak_learning_rate, self.warmup_fraction, default_epochs,
+     # The tutorial's brightness and contrast jitter of the training images.
+     self.color_jitter) = _FAST_SETTINGS.get(name, (None, None, None, True))
     if fast_epochs is None:
-      fast_epochs = (DEFAULT_FAST50_EPOCHS if name == 'fast50'
-                     else DEFAULT_FAST_EPOCHS)
-    self.peak_learning_rate = (FAST50_PEAK_LEARNING_RATE if name == 'fast50'
-                               else FAST_PEAK_LEARNING_RATE)
-    self.warmup_fraction = (FAST50_WARMUP_FRACTION if name == 'fast50'
-                            else FAST_WARMUP_FRACTION)
-    # The tutorial's brightness and contrast jitter of the training images.
-    self.color_jitter = name != 'fast50'
+      fast_epochs = default_epochs
     # The step at which the schedule ends (None: it never does).
     self.last_step = (int(math.ceil(fast_epochs * NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
                                     / examples_per_step)) if fast else None)

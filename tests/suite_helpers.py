@@ -12,6 +12,8 @@ import sys
 from hypothesis import settings
 import pytest
 
+from cifar_fixtures import REPO_ROOT
+
 
 def bmp_bytes(image):
   """A 24-bit bottom-up BMP file of a uint8 [H, W, 3] RGB image (H or W
@@ -42,8 +44,7 @@ def skip_unless_installed(modules, reason):
                 allow_module_level=True)
 
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'scripts')
+SCRIPTS = os.path.join(REPO_ROOT, 'scripts')
 
 
 def load_script(file_name):
@@ -65,7 +66,6 @@ def fresh_interpreter_json(program, unset=()):
   fresh interpreter, which has not loaded TensorFlow yet, reports."""
   env = {k: v for k, v in os.environ.items() if k not in unset}
   result = subprocess.run([sys.executable, '-c', program], capture_output=True,
-                          text=True, timeout=120, env=env,
-                          cwd=os.path.dirname(SCRIPTS))
+                          text=True, timeout=120, env=env, cwd=REPO_ROOT)
   assert result.returncode == 0, result.stderr
   return json.loads(result.stdout.strip().splitlines()[-1])
