@@ -146,9 +146,10 @@ def inference(images, lrn=lrn_lib.local_response_normalization, precision='float
       speed benchmark passes tf.nn.lrn itself to compare).
     precision: one of precision.PRECISIONS. The mixed ones keep float32
       variables and compute in precision.compute_dtype(precision).
-    lrn_dtype: the dtype the LRN computes in; default: float32 with a mixed
-      precision (the benchmark measures the other choice), else the
-      activations' dtype.
+    lrn_dtype: the dtype of the LRN's input and output; default: the
+      activations' dtype in float32 and where the fused kernel takes
+      bfloat16 (lrn.fused_kernel_for, which computes in float32 inside),
+      else float32 (the benchmark measures the other choices).
 
   Returns:
     Logits, [batch, NUM_CLASSES], in the dtype of the computation.
@@ -160,11 +161,15 @@ def inference(images, lrn=lrn_lib.local_response_normalization, precision='float
   else:
     dtype, compute = tf.float32, precision_lib.compute_dtype(precision)
     images = _as(images, compute)
-  if lrn_dtype is None:
-    lrn_dtype = tf.float32 if precision != 'float32' else compute
 
   def normalize(x, name):
-    return _as(lrn(_as(x, lrn_dtype), 4, bias=1.0, alpha=0.001 / 9.0,
+    dtype = lrn_dtype
+    if dtype is None:
+      # The fused kernel computes a bfloat16 LRN in float32 itself.
+      fused = (lrn is lrn_lib.local_response_normalization and
+               lrn_lib.fused_kernel_for(x) is not None)
+      dtype = compute if precision == 'float32' or fused else tf.float32
+    return _as(lrn(_as(x, dtype), 4, bias=1.0, alpha=0.001 / 9.0,
                    beta=0.75, name=name), compute)
 
   # conv1

@@ -1,26 +1,71 @@
 """The local response normalization of the CIFAR-10 network, fast on CPU.
 
-The same function as tf.nn.lrn; only its gradient is computed differently.
+The same function as tf.nn.lrn, computed differently: bfloat16 tensors go to
+the fused kernel of lrn_kernel.cc where it builds, everything else to
+TensorFlow ops with a faster gradient than tf.nn.lrn's.
 """
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from cifar10 import lrn_kernel
+
 
 def local_response_normalization(x, depth_radius, bias, alpha, beta,
                                  name=None):
-  """tf.nn.lrn's function, with a gradient that runs much faster on CPU.
+  """tf.nn.lrn's function, much faster on CPU: fused_lrn or band_lrn.
 
   y = x * (bias + alpha * sum over the 2*depth_radius+1 nearest channels of
   x**2) ** -beta. TensorFlow's LRNGrad kernel on CPU is a scalar loop with a
-  pow and divides per element (oneDNN only rewrites depth_radius 2); here
-  both window sums are one small matrix multiply with a band matrix, and the
-  gradient is g * norm**-beta - 2 * alpha * beta * x * window_sum(g * y / norm).
-  tests/test_cifar10_model.py checks both against tf.nn.lrn; the README
-  (Speed) compares their speed.
+  pow and divides per element (oneDNN only rewrites depth_radius 2), and it
+  has no bfloat16 LRN at all. A bfloat16 x on CPU goes to fused_lrn where
+  the kernel is available, anything else to band_lrn: both window sums as
+  one small matrix multiply with a band matrix, and the gradient
+  g * norm**-beta - 2 * alpha * beta * x * window_sum(g * y / norm).
+  tests/test_cifar10_model.py and tests/test_lrn_kernel.py check them
+  against tf.nn.lrn; the README (Speed) compares their speed.
   """
+  if fused_kernel_for(x) is not None:
+    return fused_lrn(x, depth_radius, bias, alpha, beta, name)
+  return band_lrn(x, depth_radius, bias, alpha, beta, name)
+
+
+def fused_kernel_for(x):
+  """The fused kernel's ops where they are what x should use, else None.
+
+  They are for bfloat16 tensors on CPU, which TensorFlow has no LRN kernel
+  for; in float32 they measured no faster than band_lrn (README, Speed),
+  which keeps float32 graphs, exports included, free of a custom op.
+  """
+  if x.dtype.base_dtype != tf.bfloat16 or 'GPU' in (x.device or '').upper():
+    return None
+  return lrn_kernel.load()
+
+
+def band_lrn(x, depth_radius, bias, alpha, beta, name=None):
+  """local_response_normalization as TensorFlow ops, in x's dtype."""
   with tf.name_scope(name, 'LRN', [x]) as scope:
     return tf.identity(_band_lrn(x, depth_radius, bias, alpha, beta),
                        name=scope)
+
+
+def fused_lrn(x, depth_radius, bias, alpha, beta, name=None):
+  """local_response_normalization as the fused kernel, float32 or bfloat16.
+
+  Raises lrn_kernel.BuildError where the kernel is not available.
+  """
+  ops = lrn_kernel.load()
+  if ops is None:
+    raise lrn_kernel.BuildError(lrn_kernel.unavailable_reason())
+  attrs = dict(depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta)
+
+  @tf.custom_gradient
+  def _lrn(x):
+    def grad(g):
+      return ops.tutorial_lrn_grad(g, x, **attrs)
+    return ops.tutorial_lrn(x, **attrs), grad
+
+  with tf.name_scope(name, 'LRN', [x]) as scope:
+    return tf.identity(_lrn(x), name=scope)
 
 
 def _band_lrn(x, depth_radius, bias, alpha, beta):

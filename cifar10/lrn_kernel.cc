@@ -1,0 +1,276 @@
+// The CIFAR-10 network's local response normalization as two fused CPU
+// kernels, forward and gradient, for float32 and bfloat16 tensors.
+//
+// The same function as tf.nn.lrn. TensorFlow computes it as a chain of
+// element-wise passes over the whole tensor (or, for its gradient, a scalar
+// loop); here each pixel's channels are read once, normalized in float32 in
+// the cache, and written once. The gradient recomputes the pixel's norm from
+// x instead of keeping it from the forward pass, so that nothing but x and y
+// stays in memory between the two. bfloat16 tensors are widened to float32
+// on load and rounded to the nearest even bfloat16 on store, as a cast
+// would. Built and loaded by cifar10/lrn_kernel.py; tests/test_lrn_kernel.py
+// checks it against tf.nn.lrn and its gradient.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/util/work_sharder.h"
+
+namespace {
+
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+
+#define LRN_ATTRS                   \
+  Attr("T: {float, bfloat16}")      \
+      .Attr("depth_radius: int >= 0") \
+      .Attr("bias: float")          \
+      .Attr("alpha: float")         \
+      .Attr("beta: float")
+
+REGISTER_OP("TutorialLrn")
+    .Input("x: T")
+    .Output("y: T")
+    .LRN_ATTRS
+    .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
+      tensorflow::shape_inference::ShapeHandle shape;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &shape));
+      c->set_output(0, shape);
+      return tensorflow::OkStatus();
+    })
+    .Doc("tf.nn.lrn's function, one pass over each pixel's channels.");
+
+REGISTER_OP("TutorialLrnGrad")
+    .Input("grads: T")
+    .Input("x: T")
+    .Output("dx: T")
+    .LRN_ATTRS
+    .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
+      tensorflow::shape_inference::ShapeHandle shape;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &shape));
+      TF_RETURN_IF_ERROR(c->Merge(shape, c->input(0), &shape));
+      c->set_output(0, shape);
+      return tensorflow::OkStatus();
+    })
+    .Doc("The gradient of TutorialLrn with respect to x.");
+
+// Loads and stores in float32 whatever T is.
+inline float Load(float v) { return v; }
+inline float Load(tensorflow::bfloat16 v) {
+  uint16_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, sizeof(f));
+  return f;
+}
+inline void Store(float f, float* out) { *out = f; }
+inline void Store(float f, tensorflow::bfloat16* out) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  // Round to nearest, ties to even; a NaN stays a (quiet) NaN.
+  uint16_t rounded = std::isnan(f)
+      ? static_cast<uint16_t>((bits >> 16) | 0x40)
+      : static_cast<uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+  std::memcpy(out, &rounded, sizeof(rounded));
+}
+
+struct Params {
+  int radius;
+  float bias, alpha, beta;
+};
+
+// The per-pixel arithmetic. Always inlined, so that where depth and radius
+// are the network's constants (Run below) the compiler knows every trip
+// count and keeps a pixel's channels in vector registers.
+//
+// padded: depth + 2 * radius floats whose radius first and last stay zero;
+// values, norm, scale: depth floats each.
+__attribute__((always_inline)) inline void WindowSum(
+    int depth, int radius, const float* __restrict__ padded,
+    float* __restrict__ sum) {
+  for (int c = 0; c < depth; ++c) sum[c] = padded[c];
+  for (int k = 1; k <= 2 * radius; ++k) {
+    for (int c = 0; c < depth; ++c) sum[c] += padded[c + k];
+  }
+}
+
+// norm = bias + alpha * (window sum of x**2); scale = norm ** -beta.
+template <typename T>
+__attribute__((always_inline)) inline void NormAndScale(
+    const Params& p, int depth, int radius, const T* __restrict__ xs,
+    float* __restrict__ padded, float* __restrict__ values,
+    float* __restrict__ norm, float* __restrict__ scale) {
+  for (int c = 0; c < depth; ++c) values[c] = Load(xs[c]);
+  for (int c = 0; c < depth; ++c) padded[radius + c] = values[c] * values[c];
+  WindowSum(depth, radius, padded, norm);
+  for (int c = 0; c < depth; ++c) norm[c] = p.bias + p.alpha * norm[c];
+  if (p.beta == 0.75f) {  // The tutorial's beta: two square roots beat a pow.
+    for (int c = 0; c < depth; ++c) {
+      float inverse_sqrt = 1.f / std::sqrt(norm[c]);
+      scale[c] = inverse_sqrt * std::sqrt(inverse_sqrt);
+    }
+  } else {
+    for (int c = 0; c < depth; ++c) scale[c] = std::pow(norm[c], -p.beta);
+  }
+}
+
+template <typename T>
+__attribute__((always_inline)) inline void Forward(
+    const Params& p, int depth, int radius, int64_t first, int64_t end,
+    const T* __restrict__ in, T* __restrict__ out, float* buffer) {
+  const int row = depth + 2 * radius;
+  float* padded = buffer;
+  float* values = buffer + row;
+  float* norm = buffer + 2 * row;
+  float* scale = buffer + 3 * row;
+  for (int64_t pixel = first; pixel < end; ++pixel) {
+    NormAndScale(p, depth, radius, in + pixel * depth, padded, values, norm,
+                 scale);
+    T* ys = out + pixel * depth;
+    for (int c = 0; c < depth; ++c) Store(values[c] * scale[c], ys + c);
+  }
+}
+
+// dx = g * scale - 2 alpha beta x * window_sum(g * x * scale / norm).
+template <typename T>
+__attribute__((always_inline)) inline void Backward(
+    const Params& p, int depth, int radius, int64_t first, int64_t end,
+    const T* __restrict__ grads, const T* __restrict__ in,
+    T* __restrict__ out, float* buffer) {
+  const int row = depth + 2 * radius;
+  float* padded = buffer;
+  float* values = buffer + row;
+  float* norm = buffer + 2 * row;
+  float* scale = buffer + 3 * row;
+  float* g = buffer + 4 * row;
+  float* sum = buffer + 5 * row;
+  const float two_alpha_beta = 2.f * p.alpha * p.beta;
+  for (int64_t pixel = first; pixel < end; ++pixel) {
+    NormAndScale(p, depth, radius, in + pixel * depth, padded, values, norm,
+                 scale);
+    const T* gs = grads + pixel * depth;
+    for (int c = 0; c < depth; ++c) g[c] = Load(gs[c]);
+    for (int c = 0; c < depth; ++c) {
+      padded[radius + c] = g[c] * values[c] * scale[c] / norm[c];
+    }
+    WindowSum(depth, radius, padded, sum);
+    T* dxs = out + pixel * depth;
+    for (int c = 0; c < depth; ++c) {
+      Store(g[c] * scale[c] - two_alpha_beta * values[c] * sum[c], dxs + c);
+    }
+  }
+}
+
+// The network's shape: 64 channels, depth_radius 4.
+constexpr int kDepth = 64;
+constexpr int kRadius = 4;
+
+class LrnBase : public OpKernel {
+ public:
+  explicit LrnBase(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("depth_radius", &params_.radius));
+    OP_REQUIRES_OK(context, context->GetAttr("bias", &params_.bias));
+    OP_REQUIRES_OK(context, context->GetAttr("alpha", &params_.alpha));
+    OP_REQUIRES_OK(context, context->GetAttr("beta", &params_.beta));
+  }
+
+ protected:
+  // Runs work(depth, radius, first_pixel, end_pixel, buffer) over all
+  // pixels, split across the session's intra-op threads, with depth and
+  // radius compile-time constants where they are the network's. buffer
+  // holds 6 * (depth + 2 * radius) floats, zeroed, for the shard.
+  template <typename Work>
+  void ForPixels(OpKernelContext* context, int64_t pixels, int depth,
+                 Work work) {
+    const int radius = params_.radius;
+    auto* threads = context->device()->tensorflow_cpu_worker_threads();
+    tensorflow::Shard(
+        threads->num_threads, threads->workers, pixels,
+        /*cost_per_unit=*/20 * depth, [&](int64_t first, int64_t end) {
+          if (depth == kDepth && radius == kRadius) {
+            float buffer[6 * (kDepth + 2 * kRadius)] = {};
+            work(kDepth, kRadius, first, end, buffer);
+          } else {
+            std::vector<float> buffer(6 * (depth + 2 * radius), 0.f);
+            work(depth, radius, first, end, buffer.data());
+          }
+        });
+  }
+
+  Params params_;
+};
+
+template <typename T>
+class LrnOp : public LrnBase {
+ public:
+  using LrnBase::LrnBase;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& x = context->input(0);
+    OP_REQUIRES(context, x.dims() == 4,
+                tensorflow::errors::InvalidArgument(
+                    "TutorialLrn needs a 4-D tensor, got shape ",
+                    x.shape().DebugString()));
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, x.shape(), &y));
+    const int depth = static_cast<int>(x.dim_size(3));
+    if (x.NumElements() == 0) return;
+    const T* in = x.flat<T>().data();
+    T* out = y->flat<T>().data();
+    const Params p = params_;
+    ForPixels(context, x.NumElements() / depth, depth,
+              [&](int d, int r, int64_t first, int64_t end, float* buffer) {
+                Forward(p, d, r, first, end, in, out, buffer);
+              });
+  }
+};
+
+template <typename T>
+class LrnGradOp : public LrnBase {
+ public:
+  using LrnBase::LrnBase;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& grads = context->input(0);
+    const Tensor& x = context->input(1);
+    OP_REQUIRES(context, x.dims() == 4 && grads.shape() == x.shape(),
+                tensorflow::errors::InvalidArgument(
+                    "TutorialLrnGrad needs grads and x of one 4-D shape, got ",
+                    grads.shape().DebugString(), " and ",
+                    x.shape().DebugString()));
+    Tensor* dx = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, x.shape(), &dx));
+    const int depth = static_cast<int>(x.dim_size(3));
+    if (x.NumElements() == 0) return;
+    const T* gs = grads.flat<T>().data();
+    const T* in = x.flat<T>().data();
+    T* out = dx->flat<T>().data();
+    const Params p = params_;
+    ForPixels(context, x.NumElements() / depth, depth,
+              [&](int d, int r, int64_t first, int64_t end, float* buffer) {
+                Backward(p, d, r, first, end, gs, in, out, buffer);
+              });
+  }
+};
+
+#define REGISTER(T)                                                     \
+  REGISTER_KERNEL_BUILDER(                                              \
+      Name("TutorialLrn").Device(tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
+      LrnOp<T>);                                                        \
+  REGISTER_KERNEL_BUILDER(Name("TutorialLrnGrad")                       \
+                              .Device(tensorflow::DEVICE_CPU)           \
+                              .TypeConstraint<T>("T"),                  \
+                          LrnGradOp<T>);
+
+REGISTER(float)
+REGISTER(tensorflow::bfloat16)
+
+}  // namespace

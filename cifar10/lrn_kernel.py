@@ -1,0 +1,199 @@
+"""The fused LRN kernel (lrn_kernel.cc): built once per machine, then loaded.
+
+TensorFlow has no bfloat16 LRN kernel, so under --precision=mixed_bfloat16
+the LRN otherwise runs as float32 TensorFlow ops between casts, a quarter of
+the step on CPUs with AMX. lrn_kernel.cc does the LRN and its gradient in
+one pass over each pixel, reading and writing bfloat16 and computing in
+float32 (the README's Speed section has the figures). It is compiled on
+first use with the C++ compiler TensorFlow's headers were made for (g++, or
+$CXX), for this machine's CPU, into a cache folder, and loaded from there
+afterwards:
+
+    python -m cifar10.lrn_kernel      # build now and say where it is
+
+The cache is $CIFAR10_KERNEL_CACHE, else $XDG_CACHE_HOME/tf-classic-tutorials,
+else ~/.cache/tf-classic-tutorials. One file per source, TensorFlow version
+and CPU, written under a temporary name and renamed, so that processes
+starting together neither see a half-written library nor build it twice.
+Where no compiler is found or the build fails, load() returns None with the
+reason in unavailable_reason(), and the LRN runs as TensorFlow ops (slower,
+same numbers). CIFAR10_LRN_KERNEL=off switches the kernel off, to compare.
+"""
+import fcntl
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      'lrn_kernel.cc')
+SWITCH = 'CIFAR10_LRN_KERNEL'
+# -mno-avx512fp16: the Eigen headers shipped with TensorFlow 2.21 do not
+# compile with AVX512-FP16 enabled, which -march=native turns on where the
+# CPU has it; the kernel does not use it.
+OPTIMIZATION = ['-O3', '-march=native', '-mno-avx512fp16',
+                '-mprefer-vector-width=512', '-fno-math-errno']
+BUILD_TIMEOUT_SECONDS = 600
+
+_loaded = {}  # cache_dir -> the loaded module, or None
+_reasons = {}  # cache_dir -> why it is None
+
+
+class BuildError(Exception):
+  """The kernel could not be built or loaded; the message says why."""
+
+
+def cache_dir():
+  """Where the built kernels are kept."""
+  if os.environ.get('CIFAR10_KERNEL_CACHE'):
+    return os.environ['CIFAR10_KERNEL_CACHE']
+  base = (os.environ.get('XDG_CACHE_HOME') or
+          os.path.join(os.path.expanduser('~'), '.cache'))
+  return os.path.join(base, 'tf-classic-tutorials')
+
+
+def _cpu_flags():
+  """This CPU's feature flags: -march=native builds for them."""
+  try:
+    with open('/proc/cpuinfo') as cpuinfo:
+      for line in cpuinfo:
+        if line.startswith('flags'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
+def _compiler():
+  return os.environ.get('CXX') or 'g++'
+
+
+def _build_command(output, optimization=OPTIMIZATION):
+  import tensorflow as tf
+  return ([_compiler(), '-shared', '-fPIC', '-w'] + list(optimization) +
+          tf.sysconfig.get_compile_flags() + [SOURCE, '-o', output] +
+          tf.sysconfig.get_link_flags())
+
+
+def _compile(output):
+  """Runs the compiler; returns its CompletedProcess."""
+  result = subprocess.run(_build_command(output), capture_output=True,
+                          text=True, timeout=BUILD_TIMEOUT_SECONDS)
+  if result.returncode != 0 and '-mno-avx512fp16' in result.stderr:
+    # A compiler older than AVX512-FP16 (GCC < 12) neither knows the flag
+    # nor turns the extension on.
+    result = subprocess.run(
+        _build_command(output, [flag for flag in OPTIMIZATION
+                                if flag != '-mno-avx512fp16']),
+        capture_output=True, text=True, timeout=BUILD_TIMEOUT_SECONDS)
+  return result
+
+
+def library_path(folder=None):
+  """The file the kernel for this source, TensorFlow and CPU is built into."""
+  import tensorflow as tf
+  key = hashlib.sha256()
+  with open(SOURCE, 'rb') as source:
+    key.update(source.read())
+  for part in ([tf.__version__, _compiler(), _cpu_flags()] +
+               _build_command('')):
+    key.update(part.encode() + b'\0')
+  return os.path.join(folder or cache_dir(),
+                      'lrn_kernel-%s.so' % key.hexdigest()[:16])
+
+
+def build(folder=None):
+  """Compiles the kernel into the cache unless it is there; returns its path.
+
+  Raises BuildError with a one-line reason.
+  """
+  path = library_path(folder)
+  if os.path.exists(path):
+    return path
+  folder = os.path.dirname(path)
+  if shutil.which(_compiler()) is None:
+    raise BuildError('no C++ compiler: %s was not found (install g++, or set '
+                     'CXX)' % _compiler())
+  try:
+    os.makedirs(folder, exist_ok=True)
+    lock = open(os.path.join(folder, 'lrn_kernel.lock'), 'w')
+  except OSError as e:
+    raise BuildError('cannot write the kernel cache %s: %s'
+                     % (folder, e.strerror))
+  with lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # Another process may be building it.
+    if os.path.exists(path):
+      return path
+    handle, partial = tempfile.mkstemp(dir=folder, prefix='.lrn_kernel-',
+                                       suffix='.so.partial')
+    os.close(handle)
+    try:
+      try:
+        result = _compile(partial)
+      except (OSError, subprocess.TimeoutExpired) as e:
+        raise BuildError('%s failed: %s' % (_compiler(), e))
+      if result.returncode != 0:
+        errors = [line for line in result.stderr.splitlines()
+                  if 'error' in line]
+        raise BuildError('%s could not compile %s: %s' % (
+            _compiler(), os.path.basename(SOURCE),
+            (errors or result.stderr.splitlines() or ['no message'])[0]))
+      os.chmod(partial, 0o755)  # Readable by all, as a compiler leaves it.
+      os.replace(partial, path)
+    finally:
+      if os.path.exists(partial):
+        os.remove(partial)
+  return path
+
+
+def load(folder=None):
+  """The kernel's ops (tutorial_lrn, tutorial_lrn_grad), or None.
+
+  Builds the kernel first where it is not in the cache. None when it is
+  switched off or cannot be built or loaded; unavailable_reason() says why.
+  """
+  folder = folder or cache_dir()
+  if folder in _loaded:
+    return _loaded[folder]
+  module = None
+  if os.environ.get(SWITCH, 'auto').lower() in ('off', '0', 'no', 'false'):
+    _reasons[folder] = '%s=%s' % (SWITCH, os.environ[SWITCH])
+  else:
+    try:
+      import tensorflow as tf
+      path = build(folder)
+      try:
+        module = tf.load_op_library(path)
+      except Exception as e:  # pylint: disable=broad-except
+        raise BuildError('cannot load %s: %s' % (
+            path, str(e).strip().splitlines()[0]))
+    except BuildError as e:
+      _reasons[folder] = str(e)
+      print('cifar10: the fused LRN kernel is not available (%s); the LRN '
+            'runs as TensorFlow ops, slower under mixed_bfloat16.' % e,
+            file=sys.stderr)
+  _loaded[folder] = module
+  return module
+
+
+def unavailable_reason(folder=None):
+  """Why load() returned None, or None where it did not."""
+  return _reasons.get(folder or cache_dir())
+
+
+def main():
+  from cli_support import entry  # pylint: disable=unused-import,g-import-not-at-top
+  try:
+    path = build()
+  except BuildError as e:
+    print('lrn_kernel: %s' % e, file=sys.stderr)
+    return 1
+  print('The fused LRN kernel is %s' % path)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
