@@ -4,7 +4,8 @@ The precisions have Keras's policy names. In all three the variables, the
 gradients applied, the optimizer, the moving averages and so the checkpoints
 are float32; the mixed ones compute the convolutions, the dense layers, the
 pooling and the ReLUs in bfloat16 or float16, and the LRN, the loss, the
-softmax and in_top_k in float32. The README (Mixed precision) says when each
+softmax and in_top_k in float32 (a bfloat16 LRN on CPU inside the fused
+kernel of lrn_kernel.cc, which reads and writes bfloat16). The README (Mixed precision) says when each
 pays off.
 """
 import tensorflow.compat.v1 as tf

@@ -33,10 +33,13 @@ def command(path):
   return [sys.executable, os.path.join(REPO_ROOT, path)]
 
 
-def run(args, timeout):
-  """Runs a command to its end; returns its stdout, or raises with its output."""
-  result = subprocess.run(args, capture_output=True, text=True, env=ENV,
-                          timeout=timeout)
+def run(args, timeout, env=None):
+  """Runs a command to its end; returns its stdout, or raises with its output.
+
+  env: variables to set for it, beside the benchmark's own.
+  """
+  result = subprocess.run(args, capture_output=True, text=True,
+                          env=dict(ENV, **(env or {})), timeout=timeout)
   if result.returncode != 0:
     raise RuntimeError('%s failed:\n%s%s' % (' '.join(args), result.stdout,
                                              result.stderr))

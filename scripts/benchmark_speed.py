@@ -9,9 +9,12 @@ measures, for batch 128 on this machine, one after the other:
      per-image queue runners (16 threads) and this project's batched ones
      with 1, 2 and 4 threads, and the trainer's speed fed by each;
   2. the train step alone on a batch already in memory (compute-only
-     examples/sec), with this project's LRN and with tf.nn.lrn, and the share
-     of each kind of op in a profile;
-  3. the full `cifar10_train.py` loop (examples/sec as it prints them);
+     examples/sec), with this project's LRN and with tf.nn.lrn, in both
+     precisions, with and without the fused LRN kernel (cifar10/lrn_kernel.py)
+     and with the LRN in XLA, and the share of each kind of op in a profile;
+  3. the full `cifar10_train.py` loop (examples/sec as it prints them), in
+     float32 and mixed_bfloat16, the latter also with the kernel off, each
+     beside its train step alone;
   4. the same model and distortions in Keras `model.fit` on tf.data
      (scripts/cifar10_keras.py) and, if installed, PyTorch on the CPU
      (scripts/cifar10_torch.py), on the same data; 3 and 4 alternate for
@@ -43,6 +46,7 @@ import tensorflow.compat.v1 as tf
 from cifar10 import cifar10
 from cifar10 import cifar10_input
 from cifar10 import lrn as lrn_lib
+from cifar10 import lrn_kernel
 
 EVAL_LINE = re.compile(r'evaluated (\d+) examples in ([\d.]+) s')
 PRECISION_LINE = re.compile(r'precision @ 1 = ([\d.]+)')
@@ -239,42 +243,59 @@ def _category(node_name):
   return 'other'
 
 
-def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
-  """Part 2: the train step on one batch held in memory, and its profile.
-
-  Returns ({variant: examples/sec}, {variant: [(kind of op, share)]}).
-  """
+def one_batch(data_dir, batch_size):
+  """One distorted training batch, as numpy arrays."""
   graph = tf.Graph()
   with graph.as_default():
     batch = cifar10_input.distorted_inputs(data_dir, batch_size)
   session = QueueSession(graph)
   try:
-    image_batch, label_batch = session.sess.run(batch)
+    return session.sess.run(batch)
   finally:
     session.close()
 
+
+def step_session(image_batch, label_batch, warmup_steps, **options):
+  """A session and the train op on one batch held in memory, warmed up."""
+  graph = tf.Graph()
+  with graph.as_default():
+    train_op = _train_graph(tf.constant(image_batch), tf.constant(label_batch),
+                            batch_size=len(label_batch), **options)
+    init = tf.global_variables_initializer()
+  sess = tf.Session(graph=graph)
+  sess.run(init)
+  for _ in range(min(20, warmup_steps)):
+    sess.run(train_op)
+  return sess, train_op
+
+
+def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
+  """Part 2: the train step on one batch held in memory, and its profile.
+
+  Returns ({variant: examples/sec}, {variant: [(kind of op, share)]}).
+  """
+  image_batch, label_batch = one_batch(data_dir, batch_size)
   variants = collections.OrderedDict()
   ours = lrn_lib.local_response_normalization
-  for name, options in (
+  candidates = [
       ('this project', dict(lrn=ours)),
       ('tf.nn.lrn', dict(lrn=tf.nn.lrn)),
       ('mixed_bfloat16', dict(lrn=ours, precision='mixed_bfloat16')),
-      ('mixed_bfloat16, LRN in bfloat16',
-       dict(lrn=ours, precision='mixed_bfloat16', lrn_dtype=tf.bfloat16)),
+      # Before the fused kernel: float32 TensorFlow ops between casts.
+      ('mixed_bfloat16, LRN as float32 ops',
+       dict(lrn=lrn_lib.band_lrn, precision='mixed_bfloat16')),
+      ('mixed_bfloat16, LRN as bfloat16 ops',
+       dict(lrn=lrn_lib.band_lrn, precision='mixed_bfloat16',
+            lrn_dtype=tf.bfloat16)),
       ('float32, LRN in XLA', dict(lrn=xla_lrn)),
       ('mixed_bfloat16, LRN in XLA',
        dict(lrn=xla_lrn, precision='mixed_bfloat16',
-            lrn_dtype=tf.bfloat16))):
-    graph = tf.Graph()
-    with graph.as_default():
-      train_op = _train_graph(tf.constant(image_batch),
-                              tf.constant(label_batch), batch_size=batch_size,
-                              **options)
-      init = tf.global_variables_initializer()
-    sess = tf.Session(graph=graph)
-    sess.run(init)
-    for _ in range(min(20, steps)):
-      sess.run(train_op)
+            lrn_dtype=tf.bfloat16))]
+  if lrn_kernel.load() is not None:
+    candidates.append(('float32, fused LRN kernel',
+                       dict(lrn=lrn_lib.fused_lrn)))
+  for name, options in candidates:
+    sess, train_op = step_session(image_batch, label_batch, steps, **options)
     variants[name] = (sess, train_op, [])
   for _ in range(rounds):  # Alternate, so both see the same machine.
     for sess, train_op, rates in variants.values():
@@ -306,12 +327,12 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
 # 3. to 6. Scripts as users run them.
 
 
-def train_loop(data_dir, train_dir, steps, precision='float32'):
+def train_loop(data_dir, train_dir, steps, precision='float32', env=None):
   return bench_common.median_rate(bench_common.run(
       bench_common.command('cifar10/cifar10_train.py') +
       ['--data_dir', data_dir, '--train_dir', train_dir, '--fresh',
        '--max_steps', str(steps), '--save_checkpoint_secs', '100000',
-       '--precision', precision], 1800))
+       '--precision', precision], 1800, env=env))
 
 
 def keras_fit(data_dir, steps, precision='float32'):
@@ -441,6 +462,9 @@ def main(argv=None):
     print('\n2. Train step alone on a batch in memory (compute only)')
     rates, profiles = compute_only(args.data_dir, args.steps)
     figures['compute_only'] = rates
+    figures['bfloat16_lrn'] = ('fused LRN kernel' if lrn_kernel.load() else
+                               'LRN as float32 ops: %s'
+                               % lrn_kernel.unavailable_reason())
     figures['profile'] = profiles['this project']
     figures['profile_mixed_bfloat16'] = profiles['mixed_bfloat16']
     for name, rate in rates.items():
@@ -453,12 +477,31 @@ def main(argv=None):
 
     print('\n3./4. Full training loops, alternating, %d rounds of %d steps' %
           (args.rounds, args.steps))
+    # The steps alone again, between the loops: what each loop loses to its
+    # input, hooks and logging, measured on the same machine minutes.
+    batch = one_batch(args.data_dir, 128)
+    steps_alone = {
+        precision: step_session(*batch, warmup_steps=args.steps,
+                                precision=precision)
+        for precision in ('float32', 'mixed_bfloat16')}
+
+    def step_alone(precision):
+      sess, train_op = steps_alone[precision]
+      return _timed_rate(lambda: sess.run(train_op), args.steps)
+
     loops = collections.OrderedDict(
-        [('cifar10_train.py', lambda: train_loop(args.data_dir, train_dir,
+        [('train step alone, float32', lambda: step_alone('float32')),
+         ('cifar10_train.py', lambda: train_loop(args.data_dir, train_dir,
                                                  args.steps)),
+         ('train step alone, mixed_bfloat16',
+          lambda: step_alone('mixed_bfloat16')),
          ('cifar10_train.py --precision=mixed_bfloat16',
           lambda: train_loop(args.data_dir, train_dir, args.steps,
                              'mixed_bfloat16')),
+         ('cifar10_train.py --precision=mixed_bfloat16, LRN kernel off',
+          lambda: train_loop(args.data_dir, train_dir, args.steps,
+                             'mixed_bfloat16',
+                             env={lrn_kernel.SWITCH: 'off'})),
          ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps)),
          ('Keras model.fit, mixed_bfloat16',
           lambda: keras_fit(args.data_dir, args.steps, 'mixed_bfloat16'))])
@@ -474,6 +517,8 @@ def main(argv=None):
         print('   %s: %.0f examples/sec' % (name, loop_rates[name][-1]))
     figures['loops'] = {name: statistics.mean(r)
                         for name, r in loop_rates.items()}
+    for sess, _ in steps_alone.values():
+      sess.close()
 
     print('\n5. Evaluation of the test images (best of %d)' %
           args.eval_repeats)
@@ -521,6 +566,12 @@ def bf16_note(machine_figures):
           'to be slower than float32; that is not a failure.')
 
 
+def _below(rate, reference):
+  """'4.0% below' or, where noise puts it ahead, '2.0% above'."""
+  share = 1 - rate / reference
+  return '%.1f%% %s' % (100 * abs(share), 'below' if share >= 0 else 'above')
+
+
 def print_table(figures, limit):
   loops = figures['loops']
   ours = loops['cifar10_train.py']
@@ -547,31 +598,43 @@ def print_table(figures, limit):
                                         tutorial['training'],
                                         chosen['training'] /
                                         tutorial['training']))
-  print('| cifar10_train.py loop | %.0f examples/sec | %.1f%% below compute '
-        'only |' % (ours, 100 * (1 - ours / compute)))
+  print('| cifar10_train.py loop | %.0f examples/sec | %s its step alone '
+        '(%.0f examples/sec beside it) |' % (
+            ours, _below(ours, loops['train step alone, float32']),
+            loops['train step alone, float32']))
   compute_bf16 = figures['compute_only']['mixed_bfloat16']
-  print('| train step alone, mixed_bfloat16 (LRN in float32) | %.0f '
-        'examples/sec | %.2fx float32 |' % (compute_bf16, compute_bf16 / compute))
-  lrn_bf16 = figures['compute_only']['mixed_bfloat16, LRN in bfloat16']
-  print('| train step alone, mixed_bfloat16, LRN in bfloat16 | %.0f '
-        'examples/sec | %.2fx float32 |' % (lrn_bf16, lrn_bf16 / compute))
+  print('| train step alone, mixed_bfloat16 (%s) | %.0f examples/sec | %.2fx '
+        'float32 |' % (figures.get('bfloat16_lrn', 'fused LRN kernel'),
+                       compute_bf16, compute_bf16 / compute))
   for name, reference, label in (
+      ('mixed_bfloat16, LRN as float32 ops', compute_bf16, 'mixed_bfloat16'),
+      ('mixed_bfloat16, LRN as bfloat16 ops', compute_bf16, 'mixed_bfloat16'),
+      ('float32, fused LRN kernel', compute, 'this LRN'),
       ('float32, LRN in XLA', compute, 'this LRN'),
       ('mixed_bfloat16, LRN in XLA', compute_bf16, 'mixed_bfloat16')):
-    rate = figures['compute_only'][name]
-    print('| train step alone, %s | %.0f examples/sec | %.2fx %s |' %
-          (name, rate, rate / reference, label))
+    if name in figures['compute_only']:
+      rate = figures['compute_only'][name]
+      print('| train step alone, %s | %.0f examples/sec | %.2fx %s |' %
+            (name, rate, rate / reference, label))
   keras_bf16 = loops['Keras model.fit, mixed_bfloat16']
   for name, rate in loops.items():
     if name == 'cifar10_train.py --precision=mixed_bfloat16':
+      alone = loops['train step alone, mixed_bfloat16']
       print('| %s | %.0f examples/sec | %.2fx the float32 loop; %.2fx Keras '
-            'mixed_bfloat16 |' % (name, rate, rate / ours, rate / keras_bf16))
+            'mixed_bfloat16; %s its step alone (%.0f examples/sec beside '
+            'it) |' % (name, rate, rate / ours, rate / keras_bf16,
+                       _below(rate, alone), alone))
+    elif name == 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off':
+      print('| %s | %.0f examples/sec | the kernel makes the loop %.2fx '
+            'faster |' % (
+                name, rate,
+                loops['cifar10_train.py --precision=mixed_bfloat16'] / rate))
     elif name == 'Keras model.fit, mixed_bfloat16':
       print('| %s | %.0f examples/sec | cifar10_train.py mixed_bfloat16 is '
             '%.2fx |' % (name, rate,
                          loops['cifar10_train.py --precision=mixed_bfloat16'] /
                          rate))
-    elif name != 'cifar10_train.py':
+    elif name != 'cifar10_train.py' and not name.startswith('train step'):
       print('| %s | %.0f examples/sec | cifar10_train.py is %.2fx |' %
             (name, rate, ours / rate))
   for kind, label in (('plain', 'cifar10_eval.py --run_once'),
