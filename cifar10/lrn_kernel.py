@@ -11,6 +11,8 @@ afterwards:
 
     python -m cifar10.lrn_kernel      # build now and say where it is
 
+(exit status 0 also where there is no compiler, 1 where a build fails).
+
 The cache is $CIFAR10_KERNEL_CACHE, else $XDG_CACHE_HOME/tf-classic-tutorials,
 else ~/.cache/tf-classic-tutorials. One file per source, TensorFlow version
 and CPU, written under a temporary name and renamed, so that processes
@@ -19,10 +21,11 @@ Where no compiler is found or the build fails, load() returns None with the
 reason in unavailable_reason(), and the LRN runs as TensorFlow ops (slower,
 same numbers). CIFAR10_LRN_KERNEL=off switches the kernel off, to compare.
 """
-import fcntl
 import hashlib
 import os
 import platform
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,11 +34,12 @@ import tempfile
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       'lrn_kernel.cc')
 SWITCH = 'CIFAR10_LRN_KERNEL'
-# -mno-avx512fp16: the Eigen headers shipped with TensorFlow 2.21 do not
-# compile with AVX512-FP16 enabled, which -march=native turns on where the
-# CPU has it; the kernel does not use it.
-OPTIMIZATION = ['-O3', '-march=native', '-mno-avx512fp16',
-                '-mprefer-vector-width=512', '-fno-math-errno']
+OPTIMIZATION = ['-O3', '-march=native', '-fno-math-errno']
+# x86: 512-bit vectors where the CPU has them (a pixel's 64 channels are four
+# of them), and -mno-avx512fp16 because the Eigen headers shipped with
+# TensorFlow 2.21 do not compile with AVX512-FP16 enabled, which
+# -march=native turns on where the CPU has it; the kernel does not use it.
+X86_OPTIMIZATION = ['-mprefer-vector-width=512', '-mno-avx512fp16']
 BUILD_TIMEOUT_SECONDS = 600
 
 _loaded = {}  # cache_dir -> the loaded module, or None
@@ -68,12 +72,21 @@ def _cpu_flags():
 
 
 def _compiler():
-  return os.environ.get('CXX') or 'g++'
+  """The compiler's command line, as a list ($CXX may be 'ccache g++')."""
+  return shlex.split(os.environ.get('CXX') or 'g++')
 
 
-def _build_command(output, optimization=OPTIMIZATION):
+def _optimization():
+  if platform.machine().lower() in ('x86_64', 'amd64', 'i686', 'i386'):
+    return OPTIMIZATION + X86_OPTIMIZATION
+  return list(OPTIMIZATION)
+
+
+def _build_command(output, optimization=None):
   import tensorflow as tf
-  return ([_compiler(), '-shared', '-fPIC', '-w'] + list(optimization) +
+  if optimization is None:
+    optimization = _optimization()
+  return (_compiler() + ['-shared', '-fPIC', '-w'] + optimization +
           tf.sysconfig.get_compile_flags() + [SOURCE, '-o', output] +
           tf.sysconfig.get_link_flags())
 
@@ -86,7 +99,7 @@ def _compile(output):
     # A compiler older than AVX512-FP16 (GCC < 12) neither knows the flag
     # nor turns the extension on.
     result = subprocess.run(
-        _build_command(output, [flag for flag in OPTIMIZATION
+        _build_command(output, [flag for flag in _optimization()
                                 if flag != '-mno-avx512fp16']),
         capture_output=True, text=True, timeout=BUILD_TIMEOUT_SECONDS)
   return result
@@ -98,8 +111,7 @@ def library_path(folder=None):
   key = hashlib.sha256()
   with open(SOURCE, 'rb') as source:
     key.update(source.read())
-  for part in ([tf.__version__, _compiler(), _cpu_flags()] +
-               _build_command('')):
+  for part in [tf.__version__, _cpu_flags()] + _build_command(''):
     key.update(part.encode() + b'\0')
   return os.path.join(folder or cache_dir(),
                       'lrn_kernel-%s.so' % key.hexdigest()[:16])
@@ -110,43 +122,58 @@ def build(folder=None):
 
   Raises BuildError with a one-line reason.
   """
-  path = library_path(folder)
+  try:
+    path = library_path(folder)
+  except OSError as e:
+    raise BuildError('cannot read the kernel source %s: %s'
+                     % (SOURCE, e.strerror))
   if os.path.exists(path):
     return path
+  compiler = _compiler()
+  if not compiler or shutil.which(compiler[0]) is None:
+    raise NoCompiler('no C++ compiler: %s was not found (install g++, or set '
+                     'CXX)' % ' '.join(compiler))
+  try:
+    import fcntl  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise BuildError('building it needs a POSIX system')
   folder = os.path.dirname(path)
-  if shutil.which(_compiler()) is None:
-    raise BuildError('no C++ compiler: %s was not found (install g++, or set '
-                     'CXX)' % _compiler())
   try:
     os.makedirs(folder, exist_ok=True)
-    lock = open(os.path.join(folder, 'lrn_kernel.lock'), 'w')
+    with open(os.path.join(folder, 'lrn_kernel.lock'), 'w') as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)  # Another process may be building it.
+      if not os.path.exists(path):
+        _build_into(path)
   except OSError as e:
     raise BuildError('cannot write the kernel cache %s: %s'
-                     % (folder, e.strerror))
-  with lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)  # Another process may be building it.
-    if os.path.exists(path):
-      return path
-    handle, partial = tempfile.mkstemp(dir=folder, prefix='.lrn_kernel-',
-                                       suffix='.so.partial')
-    os.close(handle)
-    try:
-      try:
-        result = _compile(partial)
-      except (OSError, subprocess.TimeoutExpired) as e:
-        raise BuildError('%s failed: %s' % (_compiler(), e))
-      if result.returncode != 0:
-        errors = [line for line in result.stderr.splitlines()
-                  if 'error' in line]
-        raise BuildError('%s could not compile %s: %s' % (
-            _compiler(), os.path.basename(SOURCE),
-            (errors or result.stderr.splitlines() or ['no message'])[0]))
-      os.chmod(partial, 0o755)  # Readable by all, as a compiler leaves it.
-      os.replace(partial, path)
-    finally:
-      if os.path.exists(partial):
-        os.remove(partial)
+                     % (folder, e.strerror or e))
   return path
+
+
+def _build_into(path):
+  """Compiles the kernel to a temporary name beside path, then renames it."""
+  print('cifar10: building the fused LRN kernel for this CPU, once, into %s'
+        % os.path.dirname(path), file=sys.stderr)
+  handle, partial = tempfile.mkstemp(dir=os.path.dirname(path),
+                                     prefix='.lrn_kernel-',
+                                     suffix='.so.partial')
+  os.close(handle)
+  try:
+    try:
+      result = _compile(partial)
+    except (OSError, subprocess.TimeoutExpired) as e:
+      raise BuildError('%s failed: %s' % (' '.join(_compiler()), e))
+    if result.returncode != 0:
+      errors = [line for line in result.stderr.splitlines()
+                if re.search(r'\berror:', line)]
+      raise BuildError('%s could not compile %s: %s' % (
+          ' '.join(_compiler()), os.path.basename(SOURCE),
+          (errors or result.stderr.splitlines() or ['no message'])[0]))
+    os.chmod(partial, 0o755)  # Readable by all, as a compiler leaves it.
+    os.replace(partial, path)
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)
 
 
 def load(folder=None):
@@ -163,13 +190,7 @@ def load(folder=None):
     _reasons[folder] = '%s=%s' % (SWITCH, os.environ[SWITCH])
   else:
     try:
-      import tensorflow as tf
-      path = build(folder)
-      try:
-        module = tf.load_op_library(path)
-      except Exception as e:  # pylint: disable=broad-except
-        raise BuildError('cannot load %s: %s' % (
-            path, str(e).strip().splitlines()[0]))
+      module = _build_and_load(folder)
     except BuildError as e:
       _reasons[folder] = str(e)
       print('cifar10: the fused LRN kernel is not available (%s); the LRN '
@@ -179,15 +200,44 @@ def load(folder=None):
   return module
 
 
+def _build_and_load(folder):
+  """The loaded kernel; a cached file that does not load is built again."""
+  import tensorflow as tf
+  for attempt in range(2):
+    path = build(folder)
+    try:
+      return tf.load_op_library(path)
+    except Exception as e:  # pylint: disable=broad-except
+      reason = 'cannot load %s: %s' % (path,
+                                      (str(e).strip().splitlines() or [''])[0])
+      if attempt == 0:  # Damaged, or from another system: build it again.
+        try:
+          os.remove(path)
+        except OSError:
+          break
+  raise BuildError(reason)
+
+
 def unavailable_reason(folder=None):
   """Why load() returned None, or None where it did not."""
   return _reasons.get(folder or cache_dir())
 
 
+class NoCompiler(BuildError):
+  """No C++ compiler here: the kernel is optional, so not an error of main()."""
+
+
 def main():
+  """Builds the kernel ahead. Exit status 0 when built or when this machine
+  has no compiler (the LRN then runs as TensorFlow ops), 1 when a build
+  fails."""
   from cli_support import entry  # pylint: disable=unused-import,g-import-not-at-top
   try:
     path = build()
+  except NoCompiler as e:
+    print('lrn_kernel: not built, %s; the LRN runs as TensorFlow ops.' % e,
+          file=sys.stderr)
+    return 0
   except BuildError as e:
     print('lrn_kernel: %s' % e, file=sys.stderr)
     return 1

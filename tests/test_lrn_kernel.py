@@ -88,14 +88,26 @@ def test_mixed_bfloat16_network_feeds_its_bfloat16_activations_to_the_kernel():
 
 
 @needs_compiler
-def test_float32_and_gpu_graphs_keep_tensorflow_ops():
+def test_float32_and_gpu_graphs_keep_tensorflow_ops(monkeypatch):
+  assert lrn_kernel.load() is not None
+
+  def bfloat16_lrn():
+    lrn.local_response_normalization(tf.zeros([1, 2, 2, 64], tf.bfloat16),
+                                     4, beta=0.75, **LRN_SETTINGS)
+
   with tf.Graph().as_default() as graph:
     cifar10.inference(tf.zeros([2, 24, 24, 3]))
     with tf.device('/gpu:0'):
-      lrn.local_response_normalization(tf.zeros([1, 2, 2, 64], tf.bfloat16),
-                                       4, beta=0.75, **LRN_SETTINGS)
+      bfloat16_lrn()
+    # Placed nowhere on a machine with a GPU: TensorFlow would pick the GPU.
+    monkeypatch.setattr(lrn, '_gpus_visible', lambda: True)
+    bfloat16_lrn()
     assert not [op for op in graph.get_operations()
                 if op.type.startswith('TutorialLrn')]
+    with tf.device('/cpu:0'):  # Unless the graph puts it on a CPU.
+      bfloat16_lrn()
+    assert [op.type for op in graph.get_operations()
+            if op.type.startswith('TutorialLrn')] == ['TutorialLrn']
 
 
 @needs_compiler
@@ -160,6 +172,10 @@ def test_without_a_compiler_the_lrn_falls_back_and_says_why(cache, monkeypatch,
     assert 'TutorialLrn' not in types and 'Cast' in types
   with pytest.raises(lrn_kernel.BuildError, match='no-such-compiler'):
     lrn.fused_lrn(tf.zeros([1, 1, 1, 4]), 2, beta=0.75, **LRN_SETTINGS)
+  # Building ahead (the install step) is not an error where it cannot be.
+  assert lrn_kernel.main() == 0
+  assert capsys.readouterr().err == (
+      'lrn_kernel: not built, %s; the LRN runs as TensorFlow ops.\n' % reason)
 
 
 def test_switched_off_it_is_not_built(cache, monkeypatch, tmp_path):
@@ -171,7 +187,7 @@ def test_switched_off_it_is_not_built(cache, monkeypatch, tmp_path):
 
 
 def test_a_failed_compile_is_one_line_and_leaves_no_partial_file(
-    cache, monkeypatch, tmp_path):
+    cache, monkeypatch, tmp_path, capsys):
   monkeypatch.setenv('CXX', _fake_compiler(
       tmp_path, 'echo half > "$OUT"\n'
       'echo "lrn_kernel.cc:1:1: error: the headers do not match" >&2\n'
@@ -182,6 +198,12 @@ def test_a_failed_compile_is_one_line_and_leaves_no_partial_file(
       '%s could not compile lrn_kernel.cc: lrn_kernel.cc:1:1: error: the '
       'headers do not match' % os.environ['CXX'])
   assert sorted(os.listdir(cache)) == ['lrn_kernel.lock']
+  # The wait is announced: a first build takes seconds.
+  building = ('cifar10: building the fused LRN kernel for this CPU, once, '
+              'into %s\n' % cache)
+  assert capsys.readouterr().err == building
+  assert lrn_kernel.main() == 1  # A compiler that fails is an error.
+  assert capsys.readouterr().err == building + 'lrn_kernel: %s\n' % error.value
 
 
 def test_a_library_that_does_not_load_is_reported(cache, monkeypatch,
@@ -191,9 +213,10 @@ def test_a_library_that_does_not_load_is_reported(cache, monkeypatch,
   assert lrn_kernel.load() is None
   assert lrn_kernel.unavailable_reason().startswith(
       'cannot load %s: ' % lrn_kernel.library_path())
-  # Built once under its final name, then found in the cache, not rebuilt.
+  # A cached file that does not load is built once more, then left there.
+  assert (tmp_path / 'calls').read_text().count('called') == 2
   assert lrn_kernel.build() == lrn_kernel.library_path()
-  assert (tmp_path / 'calls').read_text().count('called') == 1
+  assert (tmp_path / 'calls').read_text().count('called') == 2
 
 
 def test_an_unwritable_cache_is_a_clear_reason(tmp_path, monkeypatch):
@@ -205,6 +228,16 @@ def test_an_unwritable_cache_is_a_clear_reason(tmp_path, monkeypatch):
                      match='cannot write the kernel cache .*a-file/cache: '
                      'Not a directory'):
     lrn_kernel.build()
+  # load() turns it into the fallback, not an exception in the graph build.
+  assert lrn_kernel.load() is None
+  assert 'Not a directory' in lrn_kernel.unavailable_reason()
+
+
+def test_a_compiler_command_with_arguments_is_run_as_one(cache, monkeypatch,
+                                                         tmp_path):
+  wrapper = _fake_compiler(tmp_path, 'echo "$1" > "$OUT"')
+  monkeypatch.setenv('CXX', '%s --wrapped-g++' % wrapper)
+  assert open(lrn_kernel.build()).read() == '--wrapped-g++\n'
 
 
 def test_a_compiler_older_than_avx512_fp16_builds_without_that_flag(
