@@ -111,7 +111,9 @@ def library_path(folder=None):
   key = hashlib.sha256()
   with open(SOURCE, 'rb') as source:
     key.update(source.read())
-  for part in [tf.__version__, _cpu_flags()] + _build_command(''):
+  # The flags, not the paths: a clone elsewhere finds the same kernel.
+  for part in ([tf.__version__, _cpu_flags()] +
+               [arg for arg in _build_command('') if arg not in (SOURCE, '')]):
     key.update(part.encode() + b'\0')
   return os.path.join(folder or cache_dir(),
                       'lrn_kernel-%s.so' % key.hexdigest()[:16])
