@@ -18,8 +18,9 @@ else ~/.cache/tf-classic-tutorials. One file per source, TensorFlow version
 and CPU, written under a temporary name and renamed, so that processes
 starting together neither see a half-written library nor build it twice.
 Where no compiler is found or the build fails, load() returns None with the
-reason in unavailable_reason(), and the LRN runs as TensorFlow ops (slower,
-same numbers). CIFAR10_LRN_KERNEL=off switches the kernel off, to compare.
+reason in unavailable_reason(), and the LRN runs as TensorFlow ops (slower;
+the same numbers to within bfloat16 rounding). CIFAR10_LRN_KERNEL=off
+switches the kernel off, to compare.
 """
 import hashlib
 import os
