@@ -4,6 +4,8 @@ The same function as tf.nn.lrn, computed differently: bfloat16 tensors go to
 the fused kernel of lrn_kernel.cc where it builds, everything else to
 TensorFlow ops with a faster gradient than tf.nn.lrn's.
 """
+import functools
+
 import numpy as np
 import tensorflow.compat.v1 as tf
 
@@ -46,10 +48,9 @@ def fused_kernel_for(x):
   return lrn_kernel.load()
 
 
+@functools.lru_cache(maxsize=None)
 def _gpus_visible():
-  if not hasattr(_gpus_visible, 'answer'):
-    _gpus_visible.answer = bool(tf.config.list_physical_devices('GPU'))
-  return _gpus_visible.answer
+  return bool(tf.config.list_physical_devices('GPU'))
 
 
 def band_lrn(x, depth_radius, bias, alpha, beta, name=None):

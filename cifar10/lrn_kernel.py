@@ -51,6 +51,10 @@ class BuildError(Exception):
   """The kernel could not be built or loaded; the message says why."""
 
 
+class NoCompiler(BuildError):
+  """No C++ compiler here: the kernel is optional, so not an error of main()."""
+
+
 def cache_dir():
   """Where the built kernels are kept."""
   if os.environ.get('CIFAR10_KERNEL_CACHE'):
@@ -226,14 +230,16 @@ def unavailable_reason(folder=None):
   return _reasons.get(folder or cache_dir())
 
 
-class NoCompiler(BuildError):
-  """No C++ compiler here: the kernel is optional, so not an error of main()."""
-
-
-def main():
+def main(argv=()):
   """Builds the kernel ahead. Exit status 0 when built or when this machine
   has no compiler (the LRN then runs as TensorFlow ops), 1 when a build
   fails."""
+  import argparse  # pylint: disable=g-import-not-at-top
+  argparse.ArgumentParser(
+      prog='python -m cifar10.lrn_kernel',
+      description='Builds the fused LRN kernel of --precision=mixed_bfloat16 '
+      'into %s (or $CIFAR10_KERNEL_CACHE) unless it is there, and says where '
+      'it is. No flags.' % cache_dir()).parse_args(argv)
   from cli_support import entry  # pylint: disable=unused-import,g-import-not-at-top
   try:
     path = build()
@@ -249,4 +255,4 @@ def main():
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  sys.exit(main(sys.argv[1:]))

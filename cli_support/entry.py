@@ -109,8 +109,8 @@ def keras_not_imported_with_tensorflow():
   TensorFlow imports keras.src.optimizers when it loads (to register Keras
   optimizers for SavedModels that hold them), and with it all of Keras,
   matplotlib.pyplot and IPython: a large part of a command's start-up
-  (measured in the README, Tests). The commands are tf.compat.v1 graph code and use no Keras. With
-  TF_USE_LEGACY_KERAS=1 TensorFlow looks for tf_keras instead and, where it
+  (measured in the README, Tests). The commands are tf.compat.v1 graph code
+  and use no Keras. With TF_USE_LEGACY_KERAS=1 TensorFlow looks for tf_keras instead and, where it
   is not installed, skips the import. The variable is set only for the
   import: TensorFlow reads it again when tf.keras is first used, which then
   loads Keras 3 as usual, and the processes a command starts never see it.

@@ -250,3 +250,15 @@ def test_a_compiler_older_than_avx512_fp16_builds_without_that_flag(
   path = lrn_kernel.build()
   assert open(path).read() == 'built\n'
   assert (tmp_path / 'calls').read_text().count('called') == 2
+
+
+def test_building_ahead_has_a_help_and_refuses_unknown_flags(capsys):
+  with pytest.raises(SystemExit) as done:
+    lrn_kernel.main(['--help'])
+  assert done.value.code == 0
+  assert 'usage: python -m cifar10.lrn_kernel' in capsys.readouterr().out
+  with pytest.raises(SystemExit) as done:
+    lrn_kernel.main(['--bogus'])
+  assert done.value.code == 2
+  assert capsys.readouterr().err.splitlines()[-1] == (
+      'python -m cifar10.lrn_kernel: error: unrecognized arguments: --bogus')
