@@ -312,12 +312,19 @@ def add_loss_summaries(total_loss, losses=None):
   return loss_averages_op
 
 
-def add_gradient_summaries(grads_and_vars):
-  """Histograms of the trainable variables and of their gradients."""
+def add_gradient_summaries(grads_and_vars, finite_only=False):
+  """Histograms of the trainable variables and of their gradients.
+
+  With finite_only, a gradient's histogram leaves out its inf and NaN
+  values: under mixed_float16 a step whose scaled gradients overflow is
+  skipped by design, and a histogram of an inf stops the run.
+  """
   for var in tf.trainable_variables():
     _histogram_summary(var.op.name, var)
   for grad, var in grads_and_vars:
     if grad is not None:
+      if finite_only:
+        grad = tf.boolean_mask(grad, tf.math.is_finite(grad))
       _histogram_summary(var.op.name + '/gradients', grad)
 
 
@@ -380,7 +387,8 @@ def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
   apply_gradient_op, grads_and_vars = precision_lib.apply_gradients(
       optimizer, grads_and_vars, global_step, precision,
       synchronous=sync_optimizer is not None)
-  add_gradient_summaries(grads_and_vars)
+  add_gradient_summaries(grads_and_vars,
+                         finite_only=precision == 'mixed_float16')
 
   if sync_optimizer is None:
     # Track the moving averages of all trainable variables.

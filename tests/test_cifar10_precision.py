@@ -113,6 +113,33 @@ def test_float16_loss_scaling_skips_a_step_with_inf_gradients_and_lowers_the_sca
     assert sess.run(parts['global_step']) == 3
 
 
+def test_float16_summaries_survive_a_step_whose_gradients_overflow(
+    monkeypatch):
+  # A scale this large makes every backward pass overflow float16, with a
+  # finite forward pass: the step is skipped, and its summaries (gradient
+  # histograms included) are written rather than stopping the run.
+  monkeypatch.setattr(precision_lib, 'INITIAL_LOSS_SCALE', 2.0 ** 60)
+  graph, parts = _one_step_graph('mixed_float16', FLOAT16_BATCH)
+  images, labels = _batch(batch=FLOAT16_BATCH)
+  with graph.as_default(), tf.Session(graph=graph) as sess:
+    summaries = tf.summary.merge_all()
+    sess.run(parts['init'])
+    weights = [v for v in tf.global_variables()
+               if v.op.name == 'conv1/weights'][0]
+    before = sess.run(weights)
+    _, serialized = sess.run([parts['train_op'], summaries],
+                             {parts['images']: images,
+                              parts['labels']: labels})
+    np.testing.assert_array_equal(sess.run(weights), before)
+    assert _loss_scale(sess) == 2.0 ** 59
+  histograms = {value.tag: value.histo
+                for value in tf.Summary.FromString(serialized).value
+                if value.HasField('histo')}
+  gradients = histograms['conv1/weights/gradients']
+  assert np.isfinite([gradients.min, gradients.max, gradients.sum]).all()
+  assert histograms['conv1/weights'].num == before.size
+
+
 def test_float16_loss_scale_grows_after_enough_finite_steps(monkeypatch):
   monkeypatch.setattr(precision_lib, 'LOSS_SCALE_GROWTH_STEPS', 2)
   # Low enough that no gradient of these steps overflows float16 on the way.
