@@ -53,6 +53,9 @@ def test_missing_parameter_server_is_an_error_after_a_bounded_wait():
   assert 1 <= time.time() - started < 10
 
 
+CLUSTER_STEPS = 50
+
+
 def test_localhost_cluster_trains_survives_a_worker_restart_and_evaluates(
     tmp_path):
   data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=60)
@@ -61,9 +64,12 @@ def test_localhost_cluster_trains_survives_a_worker_restart_and_evaluates(
   common = ['--ps_hosts', 'localhost:%d' % ports[0],
             '--worker_hosts', 'localhost:%d,localhost:%d' % tuple(ports[1:]),
             '--data_dir', data_dir, '--train_dir', train_dir,
-            # 32 a worker: at the tutorial's learning rate of 0.1, batches of
-            # 16 sometimes diverge on this small data set.
-            '--batch_size', '32', '--max_steps', '80', '--ps_wait_secs', '30']
+            # The fast schedule, ending at step CLUSTER_STEPS (two workers of
+            # 32): the tutorial's constant rate of 0.1 is chaotic on data
+            # this small, and its loss may not fall in time (conftest's
+            # CIFAR_TRAINED_STEPS).
+            '--batch_size', '32', '--schedule=fast', '--fast_epochs',
+            repr(CLUSTER_STEPS * 64 / 50000), '--ps_wait_secs', '30']
   env = dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2')
   processes = []
 
@@ -106,10 +112,10 @@ def test_localhost_cluster_trains_survives_a_worker_restart_and_evaluates(
   chief_steps = steps_in('worker0.log')
   # (One batch's loss is too noisy to compare; the precision below shows
   # that the cluster learnt.)
-  assert chief_steps[-1][0] == 80
+  assert chief_steps[-1][0] == CLUSTER_STEPS
   assert steps_in('worker1_again.log'), 'the restarted worker did not train'
-  assert tf.train.latest_checkpoint(train_dir).endswith('-80')
+  assert tf.train.latest_checkpoint(train_dir).endswith('-%d' % CLUSTER_STEPS)
   evaluator = cifar10_eval.Evaluator('test', data_dir, 60, 60)
   precision, step = evaluator.evaluate(tf.train.latest_checkpoint(train_dir))
-  assert step == 80
-  assert precision > 0.3  # Chance is 0.1.
+  assert step == CLUSTER_STEPS
+  assert precision > 0.5  # Chance is 0.1.
