@@ -55,9 +55,9 @@ setup(
                      'nbclient>=0.7', 'nbformat>=5.7'],
     },
     # The DrawDigit widget's browser side, read from beside canvas.py, and
-    # the fused LRN kernel's source, compiled on first use (lrn_kernel.py).
+    # the fused kernels' sources, compiled on first use (lrn_kernel.py).
     package_data={'mnist_cnn': ['canvas.js', 'canvas.css'],
-                  'cifar10': ['lrn_kernel.cc']},
+                  'cifar10': ['lrn_kernel.cc', 'distort_kernel.cc']},
     entry_points={
         'console_scripts': [
             'cifar10_train=cifar10.cifar10_train:run',

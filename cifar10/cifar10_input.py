@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from cifar10 import lrn_kernel
 from tutorials_common import download
 from tutorials_common import files
 from tutorials_common.errors import UsageError
@@ -270,25 +271,44 @@ def read_cifar10(filename_queue):
   return result
 
 
-def decode_records(record_bytes):
-  """Splits a batch of 3,073-byte strings into int32 labels and uint8 NHWC images."""
+def decode_records(record_bytes, depth_major=False):
+  """Splits a batch of 3,073-byte strings into int32 labels and uint8 images.
+
+  The images are NHWC, or with depth_major as the records hold them:
+  [batch, channel, row, column].
+  """
   records = tf.reshape(tf.decode_raw(record_bytes, tf.uint8), [-1, RECORD_BYTES])
   labels = tf.cast(records[:, 0], tf.int32)
-  depth_major = tf.reshape(records[:, LABEL_BYTES:],
-                           [-1, 3, ORIGINAL_SIZE, ORIGINAL_SIZE])
-  return tf.transpose(depth_major, [0, 2, 3, 1]), labels
+  depth_major_images = tf.reshape(records[:, LABEL_BYTES:],
+                                  [-1, 3, ORIGINAL_SIZE, ORIGINAL_SIZE])
+  if depth_major:
+    return depth_major_images, labels
+  return tf.transpose(depth_major_images, [0, 2, 3, 1]), labels
 
 
 def apply_distortions(images, offset_y, offset_x, flip, brightness_delta,
-                      contrast_factor):
+                      contrast_factor, depth_major=False):
   """The tutorial's training augmentation, for a whole batch at once.
 
   Per image i: a 24x24 crop at (offset_y[i], offset_x[i]), mirrored if
   flip[i], brightness_delta[i] added, contrast scaled by contrast_factor[i]
   around each channel's mean, then per-image standardisation: the same
-  arithmetic as tf.image's per-image functions (tests check it), but a few
-  ops per batch instead of a dozen per image.
+  arithmetic as tf.image's per-image functions (tests check it). images are
+  uint8, NHWC or (depth_major) [batch, channel, row, column]; the result is
+  float32 NHWC.
+
+  On CPU this is the fused kernel of distort_kernel.cc where it builds (two
+  passes over each image; the brightness change, which standardisation
+  subtracts again, is left out), else a few TensorFlow ops per batch
+  instead of a dozen per image.
   """
+  kernels = lrn_kernel.load(switch=lrn_kernel.DISTORT_SWITCH)
+  if kernels is not None:
+    return kernels.tutorial_distort_images(
+        images, offset_y, offset_x, flip, contrast_factor, size=IMAGE_SIZE,
+        depth_major=depth_major)
+  if depth_major:
+    images = tf.transpose(images, [0, 2, 3, 1])
   images = tf.cast(images, tf.float32)
   window = tf.range(IMAGE_SIZE)
   rows = offset_y[:, None] + window[None, :]
@@ -319,10 +339,11 @@ def distort_image(image):
   return tf.image.per_image_standardization(image)
 
 
-def distort_images(images, color_jitter=True):
+def distort_images(images, color_jitter=True, depth_major=False):
   """Random crop, flip, brightness and contrast of each image of a uint8 batch.
 
-  color_jitter=False leaves out the brightness and contrast changes.
+  color_jitter=False leaves out the brightness and contrast changes;
+  depth_major: images are [batch, channel, row, column] (apply_distortions).
   """
   count = tf.shape(images)[0]
   max_offset = ORIGINAL_SIZE - IMAGE_SIZE + 1
@@ -336,7 +357,8 @@ def distort_images(images, color_jitter=True):
       brightness_delta=(tf.random.uniform([count], -63.0, 63.0)
                         if color_jitter else tf.zeros([count])),
       contrast_factor=(tf.random.uniform([count], 0.2, 1.8)
-                       if color_jitter else tf.ones([count])))
+                       if color_jitter else tf.ones([count])),
+      depth_major=depth_major)
 
 
 def eval_images(images):
@@ -387,8 +409,9 @@ def distorted_inputs(data_dir, batch_size,
     # queue, at a fraction of the cost.
     reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
     _, records = reader.read_up_to(filename_queue, batch_size)
-    uint8images, labels = decode_records(records)
-    float_images = distort_images(uint8images, color_jitter)
+    # As the records hold them: the distortions' kernel reads that layout.
+    uint8images, labels = decode_records(records, depth_major=True)
+    float_images = distort_images(uint8images, color_jitter, depth_major=True)
     float_images.set_shape([None, IMAGE_SIZE, IMAGE_SIZE, 3])
 
     # Ensure that the random shuffling has good mixing properties.

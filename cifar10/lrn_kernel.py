@@ -1,13 +1,17 @@
-"""The fused LRN kernel (lrn_kernel.cc): built once per machine, then loaded.
+"""The fused CPU kernels (lrn_kernel.cc, distort_kernel.cc): built once per
+machine, then loaded.
 
 TensorFlow has no bfloat16 LRN kernel, so under --precision=mixed_bfloat16
 the LRN otherwise runs as float32 TensorFlow ops between casts, a quarter of
 the step on CPUs with AMX. lrn_kernel.cc does the LRN and its gradient in
 one pass over each pixel, reading and writing bfloat16 and computing in
-float32 (the README's Speed section has the figures). It is compiled on
-first use with the C++ compiler TensorFlow's headers were made for (g++, or
-$CXX), for this machine's CPU, into a cache folder, and loaded from there
-afterwards:
+float32. distort_kernel.cc does the training images' crop, mirror, contrast
+and standardisation in two passes over each image instead of a dozen
+TensorFlow ops over the batch, which leaves the input pipeline's threads
+less of the cores training needs (the README's Speed section has the
+figures). Both are compiled into one library on first use with the C++
+compiler TensorFlow's headers were made for (g++, or $CXX), for this
+machine's CPU, into a cache folder, and loaded from there afterwards:
 
     python -m cifar10.lrn_kernel      # build now and say where it is
 
@@ -18,9 +22,10 @@ else ~/.cache/tf-classic-tutorials. One file per source, TensorFlow version
 and CPU, written under a temporary name and renamed, so that processes
 starting together neither see a half-written library nor build it twice.
 Where no compiler is found or the build fails, load() returns None with the
-reason in unavailable_reason(), and the LRN runs as TensorFlow ops (slower;
-the same numbers to within bfloat16 rounding). CIFAR10_LRN_KERNEL=off
-switches the kernel off, to compare.
+reason in unavailable_reason(), and the LRN and the distortions run as
+TensorFlow ops (slower; the same numbers to within rounding).
+CIFAR10_LRN_KERNEL=off and CIFAR10_DISTORT_KERNEL=off switch each use off,
+to compare.
 """
 import hashlib
 import os
@@ -32,9 +37,12 @@ import subprocess
 import sys
 import tempfile
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      'lrn_kernel.cc')
+SOURCES = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+           for name in ('lrn_kernel.cc', 'distort_kernel.cc')]
+# The variables that switch off each kernel's use (the library is the same).
 SWITCH = 'CIFAR10_LRN_KERNEL'
+DISTORT_SWITCH = 'CIFAR10_DISTORT_KERNEL'
+_OFF = ('off', '0', 'no', 'false')
 OPTIMIZATION = ['-O3', '-march=native', '-fno-math-errno']
 # x86: 512-bit vectors where the CPU has them (a pixel's 64 channels are four
 # of them), and -mno-avx512fp16 because the Eigen headers shipped with
@@ -92,7 +100,7 @@ def _build_command(output, optimization=None):
   if optimization is None:
     optimization = _optimization()
   return (_compiler() + ['-shared', '-fPIC', '-w'] + optimization +
-          tf.sysconfig.get_compile_flags() + [SOURCE, '-o', output] +
+          tf.sysconfig.get_compile_flags() + SOURCES + ['-o', output] +
           tf.sysconfig.get_link_flags())
 
 
@@ -111,14 +119,16 @@ def _compile(output):
 
 
 def library_path(folder=None):
-  """The file the kernel for this source, TensorFlow and CPU is built into."""
+  """The file the kernels for these sources, TensorFlow and CPU are built into."""
   import tensorflow as tf
   key = hashlib.sha256()
-  with open(SOURCE, 'rb') as source:
-    key.update(source.read())
-  # The flags, not the paths: a clone elsewhere finds the same kernel.
+  for name in SOURCES:
+    with open(name, 'rb') as source:
+      key.update(source.read())
+  # The flags, not the paths: a clone elsewhere finds the same kernels.
   for part in ([tf.__version__, _cpu_flags()] +
-               [arg for arg in _build_command('') if arg not in (SOURCE, '')]):
+               [arg for arg in _build_command('')
+                if arg not in SOURCES + ['']]):
     key.update(part.encode() + b'\0')
   return os.path.join(folder or cache_dir(),
                       'lrn_kernel-%s.so' % key.hexdigest()[:16])
@@ -133,7 +143,7 @@ def build(folder=None):
     path = library_path(folder)
   except OSError as e:
     raise BuildError('cannot read the kernel source %s: %s'
-                     % (SOURCE, e.strerror))
+                     % (e.filename, e.strerror))
   if os.path.exists(path):
     return path
   compiler = _compiler()
@@ -159,8 +169,8 @@ def build(folder=None):
 
 def _build_into(path):
   """Compiles the kernel to a temporary name beside path, then renames it."""
-  print('cifar10: building the fused LRN kernel for this CPU, once, into %s'
-        % os.path.dirname(path), file=sys.stderr)
+  print('cifar10: building the fused kernels (LRN, image distortions) for '
+        'this CPU, once, into %s' % os.path.dirname(path), file=sys.stderr)
   handle, partial = tempfile.mkstemp(dir=os.path.dirname(path),
                                      prefix='.lrn_kernel-',
                                      suffix='.so.partial')
@@ -174,7 +184,8 @@ def _build_into(path):
       errors = [line for line in result.stderr.splitlines()
                 if re.search(r'\berror:', line)]
       raise BuildError('%s could not compile %s: %s' % (
-          ' '.join(_compiler()), os.path.basename(SOURCE),
+          ' '.join(_compiler()),
+          ' and '.join(os.path.basename(name) for name in SOURCES),
           (errors or result.stderr.splitlines() or ['no message'])[0]))
     os.chmod(partial, 0o755)  # Readable by all, as a compiler leaves it.
     os.replace(partial, path)
@@ -183,28 +194,30 @@ def _build_into(path):
       os.remove(partial)
 
 
-def load(folder=None):
-  """The kernel's ops (tutorial_lrn, tutorial_lrn_grad), or None.
+def load(folder=None, switch=SWITCH):
+  """The kernels' ops (tutorial_lrn, tutorial_lrn_grad,
+  tutorial_distort_images), or None.
 
-  Builds the kernel first where it is not in the cache. None when it is
-  switched off or cannot be built or loaded; unavailable_reason() says why.
+  Builds the kernels first where they are not in the cache. None when the
+  use that asks is switched off (switch: SWITCH for the LRN, DISTORT_SWITCH
+  for the distortions) or they cannot be built or loaded;
+  unavailable_reason() says why.
   """
   folder = folder or cache_dir()
-  if folder in _loaded:
-    return _loaded[folder]
-  module = None
-  if os.environ.get(SWITCH, 'auto').lower() in ('off', '0', 'no', 'false'):
-    _reasons[folder] = '%s=%s' % (SWITCH, os.environ[SWITCH])
-  else:
+  if os.environ.get(switch, 'auto').lower() in _OFF:
+    _reasons[folder] = '%s=%s' % (switch, os.environ[switch])
+    return None
+  if folder not in _loaded:
+    module = None
     try:
       module = _build_and_load(folder)
     except BuildError as e:
       _reasons[folder] = str(e)
-      print('cifar10: the fused LRN kernel is not available (%s); the LRN '
-            'runs as TensorFlow ops, slower under mixed_bfloat16.' % e,
-            file=sys.stderr)
-  _loaded[folder] = module
-  return module
+      print('cifar10: the fused kernels are not available (%s); the LRN and '
+            'the training-image distortions run as TensorFlow ops, slower.'
+            % e, file=sys.stderr)
+    _loaded[folder] = module
+  return _loaded[folder]
 
 
 def _build_and_load(folder):
@@ -231,26 +244,27 @@ def unavailable_reason(folder=None):
 
 
 def main(argv=()):
-  """Builds the kernel ahead. Exit status 0 when built or when this machine
-  has no compiler (the LRN then runs as TensorFlow ops), 1 when a build
-  fails."""
+  """Builds the kernels ahead. Exit status 0 when built or when this machine
+  has no compiler (the LRN and the distortions then run as TensorFlow ops),
+  1 when a build fails."""
   import argparse  # pylint: disable=g-import-not-at-top
   argparse.ArgumentParser(
       prog='python -m cifar10.lrn_kernel',
-      description='Builds the fused LRN kernel of --precision=mixed_bfloat16 '
-      'into %s (or $CIFAR10_KERNEL_CACHE) unless it is there, and says where '
-      'it is. No flags.' % cache_dir()).parse_args(argv)
+      description='Builds the fused kernels (the LRN of '
+      '--precision=mixed_bfloat16, the training-image distortions) into %s '
+      '(or $CIFAR10_KERNEL_CACHE) unless they are there, and says where. No '
+      'flags.' % cache_dir()).parse_args(argv)
   from cli_support import entry  # pylint: disable=unused-import,g-import-not-at-top
   try:
     path = build()
   except NoCompiler as e:
-    print('lrn_kernel: not built, %s; the LRN runs as TensorFlow ops.' % e,
-          file=sys.stderr)
+    print('lrn_kernel: not built, %s; the LRN and the distortions run as '
+          'TensorFlow ops.' % e, file=sys.stderr)
     return 0
   except BuildError as e:
     print('lrn_kernel: %s' % e, file=sys.stderr)
     return 1
-  print('The fused LRN kernel is %s' % path)
+  print('The fused kernels are %s' % path)
   return 0
 
 

@@ -7,14 +7,16 @@ measures, for batch 128 on this machine, one after the other:
      TensorFlow), and from it the model's compute limit;
   1. the input pipeline alone (distorted training images/sec), the tutorial's
      per-image queue runners (16 threads) and this project's batched ones
-     with 1, 2 and 4 threads, and the trainer's speed fed by each;
+     with 1, 2 and 4 threads, and with its distortions as TensorFlow ops
+     instead of the fused kernel (cifar10/distort_kernel.cc), and the
+     trainer's speed fed by each;
   2. the train step alone on a batch already in memory (compute-only
      examples/sec), with this project's LRN and with tf.nn.lrn, in both
      precisions, with and without the fused LRN kernel (cifar10/lrn_kernel.py)
      and with the LRN in XLA, and the share of each kind of op in a profile;
   3. the full `cifar10_train.py` loop (examples/sec as it prints them), in
-     float32 and mixed_bfloat16, the latter also with the kernel off, each
-     beside its train step alone;
+     float32 and mixed_bfloat16, the latter also with the LRN kernel off and
+     with the distortions kernel off, each beside its train step alone;
   4. the same model and distortions in Keras `model.fit` on tf.data
      (scripts/cifar10_keras.py) and, if installed, PyTorch on the CPU
      (scripts/cifar10_torch.py), on the same data; 3 and 4 alternate for
@@ -175,6 +177,25 @@ def per_image_inputs(data_dir, batch_size, threads):
   return images, tf.reshape(labels, [batch_size])
 
 
+def tensorflow_op_distorted_inputs(data_dir, batch_size, threads):
+  """The batched pipeline with its distortions as TensorFlow ops, not the
+  fused kernel of cifar10/distort_kernel.cc."""
+  previous = os.environ.get(lrn_kernel.DISTORT_SWITCH)
+  os.environ[lrn_kernel.DISTORT_SWITCH] = 'off'
+  try:
+    return cifar10_input.distorted_inputs(data_dir, batch_size, threads)
+  finally:
+    if previous is None:
+      del os.environ[lrn_kernel.DISTORT_SWITCH]
+    else:
+      os.environ[lrn_kernel.DISTORT_SWITCH] = previous
+
+
+TENSORFLOW_OP_DISTORTIONS = 'batched, distortions as TensorFlow ops'
+DISTORTIONS_OFF_LOOP = ('cifar10_train.py --precision=mixed_bfloat16, '
+                        'distortions kernel off')
+
+
 def pipeline_and_threads(data_dir, steps):
   """Part 1: images/sec of the pipeline alone, and of training, per setting."""
   rows = []
@@ -182,7 +203,9 @@ def pipeline_and_threads(data_dir, steps):
       ("tutorial's per-image queue runners", per_image_inputs, 16),
       ('batched', cifar10_input.distorted_inputs, 1),
       ('batched', cifar10_input.distorted_inputs, 2),
-      ('batched', cifar10_input.distorted_inputs, 4)):
+      ('batched', cifar10_input.distorted_inputs, 4),
+      (TENSORFLOW_OP_DISTORTIONS, tensorflow_op_distorted_inputs,
+       cifar10_input.NUM_PREPROCESS_THREADS)):
     inputs = functools.partial(inputs_fn, data_dir, 128, threads)
     row = {'name': name, 'threads': threads}
     graph = tf.Graph()
@@ -502,6 +525,10 @@ def main(argv=None):
           lambda: train_loop(args.data_dir, train_dir, args.steps,
                              'mixed_bfloat16',
                              env={lrn_kernel.SWITCH: 'off'})),
+         (DISTORTIONS_OFF_LOOP,
+          lambda: train_loop(args.data_dir, train_dir, args.steps,
+                             'mixed_bfloat16',
+                             env={lrn_kernel.DISTORT_SWITCH: 'off'})),
          ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps)),
          ('Keras model.fit, mixed_bfloat16',
           lambda: keras_fit(args.data_dir, args.steps, 'mixed_bfloat16'))])
@@ -579,6 +606,8 @@ def print_table(figures, limit):
   chosen = [r for r in figures['pipeline'] if r['name'] == 'batched' and
             r['threads'] == cifar10_input.NUM_PREPROCESS_THREADS][0]
   tutorial = figures['pipeline'][0]
+  tensorflow_ops = [r for r in figures['pipeline']
+                    if r['name'] == TENSORFLOW_OP_DISTORTIONS]
   print('\n%s' % bf16_note(figures['machine']))
   print('\n| measured (batch 128) | figure | ratio |')
   print('| --- | ---: | ---: |')
@@ -588,7 +617,7 @@ def print_table(figures, limit):
   print('| train step alone, tf.nn.lrn | %.0f examples/sec | %.2fx slower |' %
         (figures['compute_only']['tf.nn.lrn'],
          compute / figures['compute_only']['tf.nn.lrn']))
-  for row in (tutorial, chosen):
+  for row in [tutorial, chosen] + tensorflow_ops:
     print('| input pipeline alone, %s, %d threads | %.0f images/sec | costs '
           '%.1f%% of a compute step |' % (row['name'], row['threads'],
                                          row['pipeline'],
@@ -627,6 +656,11 @@ def print_table(figures, limit):
     elif name == 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off':
       print('| %s | %.0f examples/sec | the kernel makes the loop %.2fx '
             'faster |' % (
+                name, rate,
+                loops['cifar10_train.py --precision=mixed_bfloat16'] / rate))
+    elif name == DISTORTIONS_OFF_LOOP:
+      print('| %s | %.0f examples/sec | the distortions kernel makes the loop '
+            '%.2fx faster |' % (
                 name, rate,
                 loops['cifar10_train.py --precision=mixed_bfloat16'] / rate))
     elif name == 'Keras model.fit, mixed_bfloat16':

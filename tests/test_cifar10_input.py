@@ -1,12 +1,36 @@
 """The CIFAR-10 reader, the checks on its files, and both input pipelines."""
 import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_input
+from cifar10 import lrn_kernel
 import cifar_fixtures
+
+HAS_COMPILER = shutil.which(os.environ.get('CXX') or 'g++') is not None
+# apply_distortions's two forms: the fused kernel of distort_kernel.cc (where
+# a compiler builds it) and TensorFlow ops.
+DISTORTIONS = [pytest.param('kernel', marks=pytest.mark.skipif(
+                   not HAS_COMPILER, reason='no C++ compiler to build the '
+                   'distortions kernel')), 'tensorflow ops']
+
+
+@pytest.fixture(params=DISTORTIONS)
+def distortions(request, monkeypatch):
+  """Which form apply_distortions takes in the test."""
+  if request.param == 'tensorflow ops':
+    monkeypatch.setenv(lrn_kernel.DISTORT_SWITCH, 'off')
+  else:
+    monkeypatch.delenv(lrn_kernel.DISTORT_SWITCH, raising=False)
+  return request.param
+
+
+def _uses_kernel(graph):
+  return any(op.type == 'TutorialDistortImages'
+             for op in graph.get_operations())
 
 
 def _run_queue_pipeline(fetches):
@@ -150,19 +174,25 @@ def test_check_data_files_counts_records(tmp_path):
       cifar10_input.data_files(data_dir, eval_data=True)) == 7
 
 
-def test_batch_distortions_match_tf_image_one_image_at_a_time():
+@pytest.mark.parametrize('depth_major', [False, True])
+def test_batch_distortions_match_tf_image_one_image_at_a_time(distortions,
+                                                              depth_major):
   """The vectorised distortions do what tf.image's per-image functions do."""
   rng = np.random.RandomState(5)
   images = rng.randint(0, 256, (6, 32, 32, 3)).astype(np.uint8)
+  # The last image is one grey level: standardisation's smallest stddev.
+  images[5] = 77
   offset_y = np.array([0, 8, 3, 5, 8, 1], np.int32)
   offset_x = np.array([0, 8, 7, 2, 0, 4], np.int32)
   flip = np.array([False, True, True, False, True, False])
   delta = rng.uniform(-63, 63, 6).astype(np.float32)
   factor = rng.uniform(0.2, 1.8, 6).astype(np.float32)
-  with tf.Graph().as_default():
+  with tf.Graph().as_default() as graph:
     batch = cifar10_input.apply_distortions(
-        tf.constant(images), tf.constant(offset_y), tf.constant(offset_x),
-        tf.constant(flip), tf.constant(delta), tf.constant(factor))
+        tf.constant(images.transpose(0, 3, 1, 2) if depth_major else images),
+        tf.constant(offset_y), tf.constant(offset_x), tf.constant(flip),
+        tf.constant(delta), tf.constant(factor), depth_major=depth_major)
+    assert _uses_kernel(graph) == (distortions == 'kernel')
     reference = []
     for i in range(6):
       image = tf.image.crop_to_bounding_box(
@@ -175,12 +205,17 @@ def test_batch_distortions_match_tf_image_one_image_at_a_time():
     with tf.Session() as sess:
       batch_value, reference_value = sess.run([batch, tf.stack(reference)])
   assert batch_value.shape == (6, 24, 24, 3)
-  np.testing.assert_allclose(batch_value, reference_value, atol=1e-4)
+  np.testing.assert_allclose(batch_value[:5], reference_value[:5], atol=1e-4)
+  # A flat image is 0 everywhere; tf.image's own rounding leaves 3e-4 there.
+  np.testing.assert_allclose(batch_value[5], 0, atol=1e-3)
+  if distortions == 'kernel':
+    np.testing.assert_array_equal(batch_value[5], 0)
   # Mirrored crops really differ from unmirrored ones.
   assert np.abs(batch_value[1] - batch_value[1, :, ::-1]).max() > 0.5
 
 
-def test_random_distortions_cover_every_crop_offset_and_both_flips():
+def test_random_distortions_cover_every_crop_offset_and_both_flips(
+    distortions):
   # Each column has its own grey level, growing as the square of its index,
   # so every (crop offset, mirror) gives a different standardised row.
   levels = (np.arange(32) ** 2 // 4).astype(np.uint8)
@@ -205,7 +240,7 @@ def test_random_distortions_cover_every_crop_offset_and_both_flips():
   assert seen == set(profiles)  # 18 outcomes, 400 draws.
 
 
-def test_without_color_jitter_each_image_is_a_standardised_crop():
+def test_without_color_jitter_each_image_is_a_standardised_crop(distortions):
   # Random colour images: with the jitter off (--schedule=fast50), each
   # output is exactly one of the 162 standardised crops and mirrors of its
   # input; with it on, almost none is.
@@ -231,3 +266,36 @@ def test_without_color_jitter_each_image_is_a_standardised_crop():
 
   assert all(is_a_crop(out, image) for out, image in zip(plain, images))
   assert sum(is_a_crop(out, image) for out, image in zip(jittered, images)) < 3
+
+
+@pytest.mark.skipif(not HAS_COMPILER, reason='no C++ compiler to build the '
+                    'distortions kernel')
+@pytest.mark.parametrize('offset_y, count, message', [
+    (9, 2, r'the crop of image 1 at \(9, 0\) does not fit in 32x32'),
+    (-1, 2, r'the crop of image 1 at \(-1, 0\) does not fit'),
+    (0, 3, r'needs one offset_y per image \(2\), got shape \[3\]'),
+])
+def test_the_distortions_kernel_refuses_a_crop_outside_the_image(
+    offset_y, count, message):
+  with tf.Graph().as_default():
+    distorted = cifar10_input.apply_distortions(
+        tf.zeros([2, 32, 32, 3], tf.uint8), tf.constant([0] * (count - 1) +
+                                                        [offset_y]),
+        tf.zeros([2], tf.int32), tf.zeros([2], tf.bool), tf.zeros([2]),
+        tf.ones([2]))
+    with tf.Session() as sess:
+      with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        sess.run(distorted)
+
+
+def test_the_training_pipeline_distorts_with_the_kernel_where_it_builds(
+    distortions, tmp_path):
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=20)
+  with tf.Graph().as_default() as graph:
+    images, labels = cifar10_input.distorted_inputs(data_dir, 8)
+    assert _uses_kernel(graph) == (distortions == 'kernel')
+    images, labels = _run_queue_pipeline([images, labels])
+  assert images.shape == (8, 24, 24, 3) and labels.shape == (8,)
+  # Standardised: each image's mean 0 and standard deviation 1.
+  np.testing.assert_allclose(images.mean(axis=(1, 2, 3)), 0, atol=1e-4)
+  np.testing.assert_allclose(images.std(axis=(1, 2, 3)), 1, atol=1e-3)

@@ -135,7 +135,7 @@ def test_the_kernel_is_built_once_into_the_cache_then_loaded(capsys):
   assert lrn_kernel.build() == path  # In the cache: not built again.
   assert lrn_kernel.library_path() == path
   assert lrn_kernel.main() == 0
-  assert capsys.readouterr().out == 'The fused LRN kernel is %s\n' % path
+  assert capsys.readouterr().out == 'The fused kernels are %s\n' % path
 
 
 def _fake_compiler(folder, body):
@@ -175,7 +175,8 @@ def test_without_a_compiler_the_lrn_falls_back_and_says_why(cache, monkeypatch,
   # Building ahead (the install step) is not an error where it cannot be.
   assert lrn_kernel.main() == 0
   assert capsys.readouterr().err == (
-      'lrn_kernel: not built, %s; the LRN runs as TensorFlow ops.\n' % reason)
+      'lrn_kernel: not built, %s; the LRN and the distortions run as '
+      'TensorFlow ops.\n' % reason)
 
 
 def test_switched_off_it_is_not_built(cache, monkeypatch, tmp_path):
@@ -195,12 +196,12 @@ def test_a_failed_compile_is_one_line_and_leaves_no_partial_file(
   with pytest.raises(lrn_kernel.BuildError) as error:
     lrn_kernel.build()
   assert str(error.value) == (
-      '%s could not compile lrn_kernel.cc: lrn_kernel.cc:1:1: error: the '
-      'headers do not match' % os.environ['CXX'])
+      '%s could not compile lrn_kernel.cc and distort_kernel.cc: '
+      'lrn_kernel.cc:1:1: error: the headers do not match' % os.environ['CXX'])
   assert sorted(os.listdir(cache)) == ['lrn_kernel.lock']
   # The wait is announced: a first build takes seconds.
-  building = ('cifar10: building the fused LRN kernel for this CPU, once, '
-              'into %s\n' % cache)
+  building = ('cifar10: building the fused kernels (LRN, image distortions) '
+              'for this CPU, once, into %s\n' % cache)
   assert capsys.readouterr().err == building
   assert lrn_kernel.main() == 1  # A compiler that fails is an error.
   assert capsys.readouterr().err == building + 'lrn_kernel: %s\n' % error.value
