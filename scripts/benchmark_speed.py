@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import bench_common  # First: it puts the repository on sys.path.
 import numpy as np
@@ -180,20 +181,17 @@ def per_image_inputs(data_dir, batch_size, threads):
 def tensorflow_op_distorted_inputs(data_dir, batch_size, threads):
   """The batched pipeline with its distortions as TensorFlow ops, not the
   fused kernel of cifar10/distort_kernel.cc."""
-  previous = os.environ.get(lrn_kernel.DISTORT_SWITCH)
-  os.environ[lrn_kernel.DISTORT_SWITCH] = 'off'
-  try:
+  with mock.patch.dict(os.environ, {lrn_kernel.DISTORT_SWITCH: 'off'}):
     return cifar10_input.distorted_inputs(data_dir, batch_size, threads)
-  finally:
-    if previous is None:
-      del os.environ[lrn_kernel.DISTORT_SWITCH]
-    else:
-      os.environ[lrn_kernel.DISTORT_SWITCH] = previous
 
 
 TENSORFLOW_OP_DISTORTIONS = 'batched, distortions as TensorFlow ops'
+LRN_OFF_LOOP = 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off'
 DISTORTIONS_OFF_LOOP = ('cifar10_train.py --precision=mixed_bfloat16, '
                         'distortions kernel off')
+# Each kernel-off loop, and what its ratio to the loop with it says.
+KERNEL_OFF_LOOPS = {LRN_OFF_LOOP: 'the kernel',
+                    DISTORTIONS_OFF_LOOP: 'the distortions kernel'}
 
 
 def pipeline_and_threads(data_dir, steps):
@@ -521,7 +519,7 @@ def main(argv=None):
          ('cifar10_train.py --precision=mixed_bfloat16',
           lambda: train_loop(args.data_dir, train_dir, args.steps,
                              'mixed_bfloat16')),
-         ('cifar10_train.py --precision=mixed_bfloat16, LRN kernel off',
+         (LRN_OFF_LOOP,
           lambda: train_loop(args.data_dir, train_dir, args.steps,
                              'mixed_bfloat16',
                              env={lrn_kernel.SWITCH: 'off'})),
@@ -653,16 +651,10 @@ def print_table(figures, limit):
             'mixed_bfloat16; %s its step alone (%.0f examples/sec beside '
             'it) |' % (name, rate, rate / ours, rate / keras_bf16,
                        _below(rate, alone), alone))
-    elif name == 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off':
-      print('| %s | %.0f examples/sec | the kernel makes the loop %.2fx '
-            'faster |' % (
-                name, rate,
-                loops['cifar10_train.py --precision=mixed_bfloat16'] / rate))
-    elif name == DISTORTIONS_OFF_LOOP:
-      print('| %s | %.0f examples/sec | the distortions kernel makes the loop '
-            '%.2fx faster |' % (
-                name, rate,
-                loops['cifar10_train.py --precision=mixed_bfloat16'] / rate))
+    elif name in KERNEL_OFF_LOOPS:
+      print('| %s | %.0f examples/sec | %s makes the loop %.2fx faster |' % (
+          name, rate, KERNEL_OFF_LOOPS[name],
+          loops['cifar10_train.py --precision=mixed_bfloat16'] / rate))
     elif name == 'Keras model.fit, mixed_bfloat16':
       print('| %s | %.0f examples/sec | cifar10_train.py mixed_bfloat16 is '
             '%.2fx |' % (name, rate,
