@@ -119,6 +119,15 @@ class _LoggerHook(tf.train.SessionRunHook):
       sys.stdout.flush()
 
 
+def loop_hooks(loss, examples_per_step, log_frequency, last_step,
+               num_towers=1):
+  """The hooks of every trainer's loop: stop at last_step, stop on a NaN
+  loss, and the tutorial's log line every log_frequency steps."""
+  return [tf.train.StopAtStepHook(last_step=last_step),
+          tf.train.NanTensorHook(loss),
+          _LoggerHook(loss, examples_per_step, log_frequency, num_towers)]
+
+
 def schedule_and_last_step(name, examples_per_step, fast_epochs, max_steps):
   """The schedule `name` for this many images per step, and its last step.
 
@@ -185,10 +194,8 @@ def run_training(train_op, loss, examples_per_step, settings, last_step=None,
     if step >= last_step:
       print('Already at step %d, the last: nothing to train.' % last_step)
 
-  hooks = [tf.train.StopAtStepHook(last_step=last_step),
-           tf.train.NanTensorHook(loss),
-           _LoggerHook(loss, examples_per_step, settings.log_frequency,
-                       num_towers)] + list(extra_hooks)
+  hooks = loop_hooks(loss, examples_per_step, settings.log_frequency,
+                     last_step, num_towers) + list(extra_hooks)
   if config is None:
     config = tf.ConfigProto()
   config.log_device_placement = settings.log_device_placement

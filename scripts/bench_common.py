@@ -73,6 +73,24 @@ def cpu():
               vector=' '.join(f for f in VECTOR_FEATURES if f in features))
 
 
+def cpu_times():
+  """The machine's CPU time counters since boot (/proc/stat), or None."""
+  try:
+    with open('/proc/stat') as stat:
+      return [int(field) for field in stat.readline().split()[1:]]
+  except (OSError, ValueError):
+    return None
+
+
+def steal_percent(before, after):
+  """Share of CPU time the hypervisor gave to other guests between two
+  cpu_times() readings (percent), or None where the counters are missing."""
+  if not before or not after or len(before) < 8:
+    return None
+  total = sum(after) - sum(before)
+  return 100.0 * (after[7] - before[7]) / total if total > 0 else 0.0
+
+
 def free_ports(count):
   """count free TCP ports on 127.0.0.1."""
   sockets = [socket.socket() for _ in range(count)]

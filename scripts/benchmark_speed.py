@@ -25,7 +25,18 @@ measures, for batch 128 on this machine, one after the other:
      `cifar10_eval.py --run_once`, plain and with --eval_flip;
   6. resident memory of a `cifar10_train.py` run of --memory_minutes.
 and prints a table with the ratios (see the README's Speed table for the
-latest figures and how long a whole run took).
+latest figures and how long a whole run took), then the speed targets as
+ratios paired within each round of parts 3 and 4 (a loop beside its step
+alone, ours beside Keras), with the median over the rounds and the host's
+steal time per round: on a shared machine whose speed moves between
+minutes, a ratio within one round is what can be compared.
+
+  python scripts/benchmark_speed.py --loops_only --rounds=5 --steps=300
+
+runs only parts 3 and 4 and the targets, for more rounds in the same time.
+Part 3a takes the loop apart in one process (the step on a constant batch,
+on a batch in a variable, fed by the queue, and in the trainer's session
+with its hooks and summaries), so what each adds is measured side by side.
 """
 import argparse
 import collections
@@ -50,6 +61,7 @@ from cifar10 import cifar10
 from cifar10 import cifar10_input
 from cifar10 import lrn as lrn_lib
 from cifar10 import lrn_kernel
+from cifar10 import training
 
 EVAL_LINE = re.compile(r'evaluated (\d+) examples in ([\d.]+) s')
 PRECISION_LINE = re.compile(r'precision @ 1 = ([\d.]+)')
@@ -78,6 +90,9 @@ def parse_args(argv):
   parser.add_argument('--eval_repeats', type=int, default=3,
                       help='Evaluations of each kind; the fastest counts '
                       '(count).')
+  parser.add_argument('--loops_only', action='store_true',
+                      help='Run only parts 3 and 4 and the targets (no '
+                      'pipeline, compute-only, evaluation or memory parts).')
   parser.add_argument('--output', default=None,
                       help='Also write the figures to this JSON file.')
   return parser.parse_args(argv)
@@ -121,7 +136,10 @@ def matmul_gflops(n=2048, repeats=10):
 
 def _train_graph(images, labels, lrn=lrn_lib.local_response_normalization,
                  precision='float32', lrn_dtype=None, batch_size=128):
-  """The tutorial's train op on images, with this LRN and precision."""
+  """The tutorial's train op on images, with this LRN and precision.
+
+  The loss is the graph's total_loss:0.
+  """
   global_step = tf.train.get_or_create_global_step()
   loss = cifar10.loss(cifar10.inference(images, lrn=lrn, precision=precision,
                                         lrn_dtype=lrn_dtype), labels)
@@ -190,6 +208,23 @@ LRN_OFF_LOOP = 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off'
 DISTORTIONS_OFF_LOOP = ('cifar10_train.py --precision=mixed_bfloat16, '
                         'distortions kernel off')
 # Each kernel-off loop, and what its ratio to the loop with it says.
+# The speed targets (issue 22's items 1 and 3), each a ratio of two
+# measurements taken next to each other in one round: (target, numerator,
+# denominator, the least ratio that meets it).
+TARGETS = (
+    ('mixed_bfloat16 loop / its step alone >= 0.95',
+     'cifar10_train.py --precision=mixed_bfloat16',
+     'train step alone, mixed_bfloat16', 0.95),
+    ('mixed_bfloat16 loop / float32 loop >= 1.6',
+     'cifar10_train.py --precision=mixed_bfloat16', 'cifar10_train.py', 1.6),
+    ('mixed_bfloat16 loop / Keras mixed_bfloat16 >= 1.5',
+     'cifar10_train.py --precision=mixed_bfloat16',
+     'Keras model.fit, mixed_bfloat16', 1.5),
+    ('float32 loop / Keras float32 >= 1.5', 'cifar10_train.py',
+     'Keras model.fit', 1.5),
+    ('float32 loop / its step alone (no target)', 'cifar10_train.py',
+     'train step alone, float32', None),
+)
 KERNEL_OFF_LOOPS = {LRN_OFF_LOOP: 'the kernel',
                     DISTORTIONS_OFF_LOOP: 'the distortions kernel'}
 
@@ -344,6 +379,68 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
   return rates, profiles
 
 
+# What cifar10_train.py's loop adds to its step, one part at a time.
+LOOP_PARTS = ('the step alone, on a constant batch',
+              'the step on a batch held in a variable',
+              'the step fed by the training queue',
+              "the queue and the loop's session, hooks and summaries")
+
+
+def loop_taken_apart(data_dir, train_dir, precision, rounds, windows=6,
+                     window_steps=10, warmup_steps=20):
+  """Part 3a: the loop built up from its step in one process, alternating.
+
+  Each of LOOP_PARTS adds one thing to the one before: no constant folding
+  of the batch's casts, then the input queue and its threads competing for
+  the cores, then the MonitoredTrainingSession with the trainer's own hooks
+  (training.loop_hooks) and summaries every 100 steps. Each runs
+  `windows` windows of `window_steps` steps per round; returns {part:
+  median examples/sec over all windows}, a median as the loop's log lines
+  are (a window with a summary step counts once).
+  """
+  batch = one_batch(data_dir, 128)
+  parts = collections.OrderedDict()
+  for part in LOOP_PARTS:
+    graph = tf.Graph()
+    with graph.as_default():
+      if part == LOOP_PARTS[0]:
+        images, labels = tf.constant(batch[0]), tf.constant(batch[1])
+      elif part == LOOP_PARTS[1]:
+        images = tf.Variable(batch[0], trainable=False)
+        labels = tf.Variable(batch[1], trainable=False)
+      else:
+        with tf.device('/cpu:0'):
+          images, labels = cifar10_input.distorted_inputs(data_dir, 128)
+      train_op = _train_graph(images, labels, precision=precision)
+      if part == LOOP_PARTS[3]:
+        hooks = training.loop_hooks(graph.get_tensor_by_name('total_loss:0'),
+                                    128, log_frequency=10 ** 9,
+                                    last_step=10 ** 9)
+        session = tf.train.MonitoredTrainingSession(
+            checkpoint_dir=os.path.join(train_dir, 'taken_apart'),
+            hooks=hooks, save_checkpoint_secs=None, save_summaries_steps=100,
+            log_step_count_steps=None)
+        close = session.close
+      else:
+        queue = QueueSession(graph)
+        session, close = queue.sess, queue.close
+    for _ in range(warmup_steps):
+      session.run(train_op)
+    parts[part] = (session, train_op, close, [])
+  try:
+    for _ in range(rounds):
+      for session, train_op, _, rates in parts.values():
+        for _ in range(windows):
+          rates.append(_timed_rate(lambda: session.run(train_op),
+                                   window_steps))
+  finally:
+    for _, _, close, _ in parts.values():
+      close()
+  return collections.OrderedDict(
+      (part, statistics.median(rates))
+      for part, (_, _, _, rates) in parts.items())
+
+
 # ----------------------------------------------------------------------------
 # 3. to 6. Scripts as users run them.
 
@@ -472,112 +569,192 @@ def main(argv=None):
                            10000 * 2 * FORWARD_MACS /
                            (max(numpy_peak, tf_peak) * 1e9)))
 
-    print('\n1. Input pipeline alone, and training fed by it')
-    figures['pipeline'] = pipeline_and_threads(args.data_dir, args.steps)
-    for row in figures['pipeline']:
-      print('   %s, %d thread(s): pipeline %.0f images/sec (queue filled in '
-            '%.1f s); training %.0f examples/sec' % (
-                row['name'], row['threads'], row['pipeline'],
-                row['fill_seconds'], row['training']))
-
-    print('\n2. Train step alone on a batch in memory (compute only)')
-    rates, profiles = compute_only(args.data_dir, args.steps)
-    figures['compute_only'] = rates
-    figures['bfloat16_lrn'] = ('fused LRN kernel' if lrn_kernel.load() else
-                               'LRN as float32 ops: %s'
-                               % lrn_kernel.unavailable_reason())
-    figures['profile'] = profiles['this project']
-    figures['profile_mixed_bfloat16'] = profiles['mixed_bfloat16']
-    for name, rate in rates.items():
-      print('   %s: %.0f examples/sec' % (name, rate))
-    for name, profile in (('float32', profiles['this project']),
-                          ('mixed_bfloat16', profiles['mixed_bfloat16'])):
-      print('   Where the time goes, %s:' % name)
-      for kind, share in profile:
-        print('   %5.1f%%  %s' % (100 * share, kind))
+    if not args.loops_only:
+      pipeline_and_compute(args, figures)
 
     print('\n3./4. Full training loops, alternating, %d rounds of %d steps' %
           (args.rounds, args.steps))
-    # The steps alone again, between the loops: what each loop loses to its
-    # input, hooks and logging, measured on the same machine minutes.
-    batch = one_batch(args.data_dir, 128)
-    steps_alone = {
-        precision: step_session(*batch, warmup_steps=args.steps,
-                                precision=precision)
-        for precision in ('float32', 'mixed_bfloat16')}
-
-    def step_alone(precision):
-      sess, train_op = steps_alone[precision]
-      return _timed_rate(lambda: sess.run(train_op), args.steps)
-
-    loops = collections.OrderedDict(
-        [('train step alone, float32', lambda: step_alone('float32')),
-         ('cifar10_train.py', lambda: train_loop(args.data_dir, train_dir,
-                                                 args.steps)),
-         ('train step alone, mixed_bfloat16',
-          lambda: step_alone('mixed_bfloat16')),
-         ('cifar10_train.py --precision=mixed_bfloat16',
-          lambda: train_loop(args.data_dir, train_dir, args.steps,
-                             'mixed_bfloat16')),
-         (LRN_OFF_LOOP,
-          lambda: train_loop(args.data_dir, train_dir, args.steps,
-                             'mixed_bfloat16',
-                             env={lrn_kernel.SWITCH: 'off'})),
-         (DISTORTIONS_OFF_LOOP,
-          lambda: train_loop(args.data_dir, train_dir, args.steps,
-                             'mixed_bfloat16',
-                             env={lrn_kernel.DISTORT_SWITCH: 'off'})),
-         ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps)),
-         ('Keras model.fit, mixed_bfloat16',
-          lambda: keras_fit(args.data_dir, args.steps, 'mixed_bfloat16'))])
-    if importlib.util.find_spec('torch'):
-      loops['PyTorch (CPU)'] = lambda: torch_cpu(args.data_dir, args.steps)
-    else:
-      print('   PyTorch is not installed (pip install -e \'.[torch]\'): '
-            'left out.')
-    loop_rates = collections.OrderedDict((name, []) for name in loops)
-    for _ in range(args.rounds):
-      for name, measure in loops.items():
-        loop_rates[name].append(measure())
-        print('   %s: %.0f examples/sec' % (name, loop_rates[name][-1]))
+    figures['loop_rounds'], figures['steal_percent'] = loops_in_rounds(
+        args, train_dir)
     figures['loops'] = {name: statistics.mean(r)
-                        for name, r in loop_rates.items()}
-    for sess, _ in steps_alone.values():
-      sess.close()
+                        for name, r in figures['loop_rounds'].items()}
+    figures['targets'] = paired_ratios(figures['loop_rounds'])
 
-    print('\n5. Evaluation of the test images (best of %d)' %
-          args.eval_repeats)
-    figures['eval'] = {}
-    for flip in (False, True):
-      seconds, wall, precision, count = evaluation(
-          args.data_dir, train_dir, os.path.join(work, 'eval'), flip,
-          args.eval_repeats)
-      figures['eval']['flip' if flip else 'plain'] = dict(
-          seconds=seconds, command_seconds=wall, images=count)
-      print('   %s: %.2f s in the evaluation loop, %.1f s for the whole '
-            'command (precision %.3f after %d steps)' % (
-                '--eval_flip' if flip else 'plain', seconds, wall, precision,
-                args.steps))
+    print('\n3a. The loop taken apart in one process, alternating, %d rounds'
+          % args.rounds)
+    figures['loop_taken_apart'] = collections.OrderedDict(
+        (precision, loop_taken_apart(args.data_dir, train_dir, precision,
+                                     args.rounds))
+        for precision in ('float32', 'mixed_bfloat16'))
+    print_loop_parts(figures['loop_taken_apart'])
 
-    if args.memory_minutes > 0:
-      print('\n6. Memory of a %.0f-minute cifar10_train.py run' %
-            args.memory_minutes)
-      figures['memory'] = memory(args.data_dir, os.path.join(work, 'memory'),
-                                 args.memory_minutes)
-      mem = figures['memory']
-      print('   resident %.0f MiB at minute 2, %.0f MiB at minute %.1f '
-            '(%+.1f%%), peak %.0f MiB; examples/sec %.0f early, %.0f late' % (
-                mem['rss_at_2_min'], mem['rss_at_end'], mem['minutes'],
-                100 * mem['growth'], mem['peak_rss'], mem['early_rate'],
-                mem['late_rate']))
+    if not args.loops_only:
+      evaluation_and_memory(args, figures, work, train_dir)
   finally:
     shutil.rmtree(work, ignore_errors=True)
 
-  print_table(figures, limit)
+  if args.loops_only:
+    print('\n| measured (batch 128, mean of %d rounds) | examples/sec |' %
+          args.rounds)
+    print('| --- | ---: |')
+    for name, rate in figures['loops'].items():
+      print('| %s | %.0f |' % (name, rate))
+  else:
+    print_table(figures, limit)
+  print_targets(figures['targets'], figures['steal_percent'])
   if args.output:
     with open(args.output, 'w') as f:
       json.dump(figures, f, indent=2)
   return 0
+
+
+def pipeline_and_compute(args, figures):
+  """Parts 1 and 2: their lines printed, their figures kept in figures."""
+  print('\n1. Input pipeline alone, and training fed by it')
+  figures['pipeline'] = pipeline_and_threads(args.data_dir, args.steps)
+  for row in figures['pipeline']:
+    print('   %s, %d thread(s): pipeline %.0f images/sec (queue filled in '
+          '%.1f s); training %.0f examples/sec' % (
+              row['name'], row['threads'], row['pipeline'],
+              row['fill_seconds'], row['training']))
+
+  print('\n2. Train step alone on a batch in memory (compute only)')
+  rates, profiles = compute_only(args.data_dir, args.steps)
+  figures['compute_only'] = rates
+  figures['bfloat16_lrn'] = ('fused LRN kernel' if lrn_kernel.load() else
+                             'LRN as float32 ops: %s'
+                             % lrn_kernel.unavailable_reason())
+  figures['profile'] = profiles['this project']
+  figures['profile_mixed_bfloat16'] = profiles['mixed_bfloat16']
+  for name, rate in rates.items():
+    print('   %s: %.0f examples/sec' % (name, rate))
+  for name, profile in (('float32', profiles['this project']),
+                        ('mixed_bfloat16', profiles['mixed_bfloat16'])):
+    print('   Where the time goes, %s:' % name)
+    for kind, share in profile:
+      print('   %5.1f%%  %s' % (100 * share, kind))
+
+
+def loops_in_rounds(args, train_dir):
+  """Parts 3 and 4, alternating for args.rounds rounds.
+
+  Each loop runs right after the measurement it is compared with (its step
+  alone, or ours before Keras), so a pair sees the same minutes of a shared
+  machine. Returns ({name: [examples/sec, one per round]}, [steal percent
+  of each round, or None]).
+  """
+  # The steps alone again, between the loops: what each loop loses to its
+  # input, hooks and logging.
+  batch = one_batch(args.data_dir, 128)
+  steps_alone = {
+      precision: step_session(*batch, warmup_steps=args.steps,
+                              precision=precision)
+      for precision in ('float32', 'mixed_bfloat16')}
+
+  def step_alone(precision):
+    sess, train_op = steps_alone[precision]
+    return _timed_rate(lambda: sess.run(train_op), args.steps)
+
+  def loop(precision='float32', env=None):
+    return lambda: train_loop(args.data_dir, train_dir, args.steps, precision,
+                              env)
+
+  loops = collections.OrderedDict(
+      [('train step alone, float32', lambda: step_alone('float32')),
+       ('cifar10_train.py', loop()),
+       ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps)),
+       ('train step alone, mixed_bfloat16',
+        lambda: step_alone('mixed_bfloat16')),
+       ('cifar10_train.py --precision=mixed_bfloat16', loop('mixed_bfloat16')),
+       ('Keras model.fit, mixed_bfloat16',
+        lambda: keras_fit(args.data_dir, args.steps, 'mixed_bfloat16')),
+       (LRN_OFF_LOOP, loop('mixed_bfloat16', {lrn_kernel.SWITCH: 'off'})),
+       (DISTORTIONS_OFF_LOOP,
+        loop('mixed_bfloat16', {lrn_kernel.DISTORT_SWITCH: 'off'}))])
+  if importlib.util.find_spec('torch'):
+    loops['PyTorch (CPU)'] = lambda: torch_cpu(args.data_dir, args.steps)
+  else:
+    print('   PyTorch is not installed (pip install -e \'.[torch]\'): '
+          'left out.')
+  loop_rates = collections.OrderedDict((name, []) for name in loops)
+  steal = []
+  for number in range(args.rounds):
+    before = bench_common.cpu_times()
+    for name, measure in loops.items():
+      loop_rates[name].append(measure())
+      print('   %s: %.0f examples/sec' % (name, loop_rates[name][-1]))
+    steal.append(bench_common.steal_percent(before, bench_common.cpu_times()))
+    if steal[-1] is not None:
+      print('   (round %d: %.1f%% of the CPU time stolen by other guests)' %
+            (number + 1, steal[-1]))
+  for sess, _ in steps_alone.values():
+    sess.close()
+  return loop_rates, steal
+
+
+def evaluation_and_memory(args, figures, work, train_dir):
+  """Parts 5 and 6, on the checkpoint the loops left in train_dir."""
+  print('\n5. Evaluation of the test images (best of %d)' % args.eval_repeats)
+  figures['eval'] = {}
+  for flip in (False, True):
+    seconds, wall, precision, count = evaluation(
+        args.data_dir, train_dir, os.path.join(work, 'eval'), flip,
+        args.eval_repeats)
+    figures['eval']['flip' if flip else 'plain'] = dict(
+        seconds=seconds, command_seconds=wall, images=count)
+    print('   %s: %.2f s in the evaluation loop, %.1f s for the whole '
+          'command (precision %.3f after %d steps)' % (
+              '--eval_flip' if flip else 'plain', seconds, wall, precision,
+              args.steps))
+
+  if args.memory_minutes > 0:
+    print('\n6. Memory of a %.0f-minute cifar10_train.py run' %
+          args.memory_minutes)
+    figures['memory'] = memory(args.data_dir, os.path.join(work, 'memory'),
+                               args.memory_minutes)
+    mem = figures['memory']
+    print('   resident %.0f MiB at minute 2, %.0f MiB at minute %.1f '
+          '(%+.1f%%), peak %.0f MiB; examples/sec %.0f early, %.0f late' % (
+              mem['rss_at_2_min'], mem['rss_at_end'], mem['minutes'],
+              100 * mem['growth'], mem['peak_rss'], mem['early_rate'],
+              mem['late_rate']))
+
+
+def print_loop_parts(taken_apart):
+  """Each part of the loop beside the step alone, per precision."""
+  for precision, parts in taken_apart.items():
+    alone = parts[LOOP_PARTS[0]]
+    for part, rate in parts.items():
+      print('   %s, %s: %.0f examples/sec%s' % (
+          precision, part, rate,
+          '' if part == LOOP_PARTS[0] else ', %s the step alone' %
+          _below(rate, alone)))
+
+
+def paired_ratios(loop_rounds):
+  """{target: [its ratio in each round]}, for the TARGETS measured."""
+  return collections.OrderedDict(
+      (target, [a / b for a, b in zip(loop_rounds[numerator],
+                                      loop_rounds[denominator])])
+      for target, numerator, denominator, _ in TARGETS
+      if numerator in loop_rounds and denominator in loop_rounds)
+
+
+def print_targets(targets, steal):
+  """The targets' ratios round by round, their median, and how many rounds
+  met each."""
+  least = {target: minimum for target, _, _, minimum in TARGETS}
+  print('\nTargets, each ratio taken within one round (host steal per round: '
+        '%s)' % ', '.join('?' if s is None else '%.1f%%' % s for s in steal))
+  print('| target | per round | median | met |')
+  print('| --- | --- | ---: | --- |')
+  for target, ratios in targets.items():
+    minimum = least[target]
+    met = ('' if minimum is None else '%d of %d rounds' % (
+        sum(r >= minimum for r in ratios), len(ratios)))
+    print('| %s | %s | %.2f | %s |' % (
+        target, ', '.join('%.2f' % r for r in ratios),
+        statistics.median(ratios), met))
 
 
 def bf16_note(machine_figures):

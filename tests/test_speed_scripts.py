@@ -150,6 +150,50 @@ def test_benchmark_table_states_each_figure_and_ratio(benchmark_speed,
   assert 'bfloat16 units: none' in out
 
 
+def test_benchmark_pairs_each_target_within_a_round(benchmark_speed, capsys):
+  # Round 2 is a slow minute for everything: a pair within it still compares.
+  rounds = {'train step alone, float32': [1000.0, 500.0],
+            'cifar10_train.py': [960.0, 470.0],
+            'Keras model.fit': [600.0, 350.0],
+            'train step alone, mixed_bfloat16': [2000.0, 1000.0],
+            'cifar10_train.py --precision=mixed_bfloat16': [1960.0, 900.0],
+            'Keras model.fit, mixed_bfloat16': [1200.0, 560.0]}
+  targets = benchmark_speed.paired_ratios(rounds)
+  assert targets['mixed_bfloat16 loop / its step alone >= 0.95'] == [
+      pytest.approx(0.98), pytest.approx(0.9)]
+  assert targets['float32 loop / Keras float32 >= 1.5'] == [
+      pytest.approx(1.6), pytest.approx(470 / 350)]
+  benchmark_speed.print_targets(targets, [0.5, None])
+  out = capsys.readouterr().out.splitlines()
+  assert 'host steal per round: 0.5%, ?' in out[1]
+  for row in ('| mixed_bfloat16 loop / its step alone >= 0.95 | 0.98, 0.90 '
+              '| 0.94 | 1 of 2 rounds |',
+              '| mixed_bfloat16 loop / float32 loop >= 1.6 | 2.04, 1.91 | '
+              '1.98 | 2 of 2 rounds |',
+              '| mixed_bfloat16 loop / Keras mixed_bfloat16 >= 1.5 | 1.63, '
+              '1.61 | 1.62 | 2 of 2 rounds |',
+              '| float32 loop / Keras float32 >= 1.5 | 1.60, 1.34 | 1.47 | 1 '
+              'of 2 rounds |',
+              '| float32 loop / its step alone (no target) | 0.96, 0.94 | 0.95 '
+              '|  |'):
+    assert row in out, row
+  # A loop left out (no Keras installed, say) leaves its targets out.
+  del rounds['Keras model.fit']
+  assert 'float32 loop / Keras float32 >= 1.5' not in (
+      benchmark_speed.paired_ratios(rounds))
+
+
+def test_steal_share_comes_from_the_hypervisor_counter(benchmark_speed):
+  bench_common = benchmark_speed.bench_common
+  before = [100, 0, 100, 700, 0, 0, 0, 100]
+  after = [150, 0, 150, 800, 0, 0, 0, 150]  # 50 of 250 ticks stolen.
+  assert bench_common.steal_percent(before, after) == pytest.approx(20.0)
+  assert bench_common.steal_percent(None, after) is None
+  now = bench_common.cpu_times()
+  if os.path.exists('/proc/stat'):
+    assert len(now) >= 8 and all(t >= 0 for t in now)
+
+
 def test_benchmark_names_the_bfloat16_units_it_finds(benchmark_speed):
   assert benchmark_speed.bf16_note(
       dict(vector='avx2 avx512f avx512_bf16')) == 'bfloat16 units: avx512_bf16.'
@@ -171,6 +215,26 @@ def test_benchmark_compute_only_measures_and_profiles_each_variant(
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares['convolutions (with bias, ReLU)'] > 0
     assert shares['LRN and its gradient'] > 0
+
+
+def test_benchmark_takes_the_loop_apart_into_its_parts(benchmark_speed,
+                                                       data_dir, tmp_path,
+                                                       capsys):
+  parts = benchmark_speed.loop_taken_apart(
+      data_dir, str(tmp_path), 'float32', rounds=1, windows=1, window_steps=2,
+      warmup_steps=1)
+  assert list(parts) == list(benchmark_speed.LOOP_PARTS)
+  assert all(rate > 0 for rate in parts.values())
+  # The last part ran in the trainer's own session: it wrote summaries.
+  assert any(name.startswith('events.out.tfevents') for name in
+             os.listdir(str(tmp_path / 'taken_apart')))
+  capsys.readouterr()
+  benchmark_speed.print_loop_parts({'float32': parts})
+  out = capsys.readouterr().out.splitlines()
+  assert out[0].startswith('   float32, the step alone, on a constant batch: ')
+  assert re.match(r"   float32, the queue and the loop's session, hooks and "
+                  r'summaries: \d+ examples/sec, [\d.]+% (below|above) the '
+                  r'step alone$', out[3])
 
 
 def test_benchmark_without_data_says_where_to_point_it(benchmark_speed,
@@ -198,6 +262,12 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
   assert re.search(r'\| Keras model.fit \| \d+ examples/sec \| '
                    r'cifar10_train.py is [\d.]+x \|', out)
   assert re.search(r'resident memory, minute 2 -> \d+ \| \d+ -> \d+ MiB', out)
+  assert re.search(r'\| float32 loop / Keras float32 >= 1.5 \| [\d.]+ \| '
+                   r'[\d.]+ \| [01] of 1 rounds \|', out)
+  figures = json.loads(output.read_text())
+  assert len(figures['loop_rounds']['cifar10_train.py']) == 1
+  assert len(figures['steal_percent']) == 1
+  assert set(figures['loop_taken_apart']) == {'float32', 'mixed_bfloat16'}
   assert re.search(r'\d\.\d%  LRN and its gradient', out)
   assert re.search(r'^bfloat16 units: ', out, re.M)
   figures = json.load(open(str(output)))
