@@ -207,7 +207,6 @@ TENSORFLOW_OP_DISTORTIONS = 'batched, distortions as TensorFlow ops'
 LRN_OFF_LOOP = 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off'
 DISTORTIONS_OFF_LOOP = ('cifar10_train.py --precision=mixed_bfloat16, '
                         'distortions kernel off')
-# Each kernel-off loop, and what its ratio to the loop with it says.
 # The speed targets (issue 22's items 1 and 3), each a ratio of two
 # measurements taken next to each other in one round: (target, numerator,
 # denominator, the least ratio that meets it).
@@ -225,6 +224,7 @@ TARGETS = (
     ('float32 loop / its step alone (no target)', 'cifar10_train.py',
      'train step alone, float32', None),
 )
+# Each kernel-off loop, and what its ratio to the loop with it says.
 KERNEL_OFF_LOOPS = {LRN_OFF_LOOP: 'the kernel',
                     DISTORTIONS_OFF_LOOP: 'the distortions kernel'}
 
@@ -418,8 +418,9 @@ def loop_taken_apart(data_dir, train_dir, precision, rounds, windows=6,
                                     last_step=10 ** 9)
         session = tf.train.MonitoredTrainingSession(
             checkpoint_dir=os.path.join(train_dir, 'taken_apart'),
-            hooks=hooks, save_checkpoint_secs=None, save_summaries_steps=100,
-            log_step_count_steps=None)
+            hooks=hooks, save_summaries_steps=100, log_step_count_steps=None,
+            # Its checkpoint hook only looks at the clock between saves.
+            save_checkpoint_secs=None)
         close = session.close
       else:
         queue = QueueSession(graph)
