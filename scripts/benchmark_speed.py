@@ -395,8 +395,11 @@ def loop_taken_apart(data_dir, train_dir, precision, rounds, windows=6,
   the cores, then the MonitoredTrainingSession with the trainer's own hooks
   (training.loop_hooks) and summaries every 100 steps. Each runs
   `windows` windows of `window_steps` steps per round; returns {part:
-  median examples/sec over all windows}, a median as the loop's log lines
-  are (a window with a summary step counts once).
+  {'rate': median examples/sec, 'cpu_us': median CPU microseconds an
+  example, all the process's threads}} over all windows, medians as the
+  loop's log lines are (a window with a summary step counts once). The CPU
+  time leaves out what the host's other guests steal, so on a shared
+  machine it shows what a part costs where the wall-clock rate cannot.
   """
   batch = one_batch(data_dir, 128)
   parts = collections.OrderedDict()
@@ -430,16 +433,19 @@ def loop_taken_apart(data_dir, train_dir, precision, rounds, windows=6,
     parts[part] = (session, train_op, close, [])
   try:
     for _ in range(rounds):
-      for session, train_op, _, rates in parts.values():
+      for session, train_op, _, windows_seen in parts.values():
         for _ in range(windows):
-          rates.append(_timed_rate(lambda: session.run(train_op),
-                                   window_steps))
+          cpu_before = time.process_time()
+          rate = _timed_rate(lambda: session.run(train_op), window_steps)
+          windows_seen.append((rate, (time.process_time() - cpu_before) /
+                               (window_steps * 128) * 1e6))
   finally:
     for _, _, close, _ in parts.values():
       close()
   return collections.OrderedDict(
-      (part, statistics.median(rates))
-      for part, (_, _, _, rates) in parts.items())
+      (part, dict(rate=statistics.median(r for r, _ in seen),
+                  cpu_us=statistics.median(c for _, c in seen)))
+      for part, (_, _, _, seen) in parts.items())
 
 
 # ----------------------------------------------------------------------------
@@ -725,11 +731,13 @@ def print_loop_parts(taken_apart):
   """Each part of the loop beside the step alone, per precision."""
   for precision, parts in taken_apart.items():
     alone = parts[LOOP_PARTS[0]]
-    for part, rate in parts.items():
-      print('   %s, %s: %.0f examples/sec%s' % (
-          precision, part, rate,
-          '' if part == LOOP_PARTS[0] else ', %s the step alone' %
-          _below(rate, alone)))
+    for part, figures in parts.items():
+      print('   %s, %s: %.0f examples/sec, %.0f CPU us an example%s' % (
+          precision, part, figures['rate'], figures['cpu_us'],
+          '' if part == LOOP_PARTS[0] else
+          '; %s the step alone, CPU time %+.1f%%' % (
+              _below(figures['rate'], alone['rate']),
+              100 * (figures['cpu_us'] / alone['cpu_us'] - 1))))
 
 
 def paired_ratios(loop_rounds):
