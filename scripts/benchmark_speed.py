@@ -33,7 +33,8 @@ minutes, a ratio within one round is what can be compared.
 
   python scripts/benchmark_speed.py --loops_only --rounds=5 --steps=300
 
-runs only parts 3 and 4 and the targets, for more rounds in the same time.
+runs only parts 3, 3a and 4 and the targets, for more rounds in the same
+time.
 Part 3a takes the loop apart in one process (the step on a constant batch,
 on a batch in a variable, fed by the queue, and in the trainer's session
 with its hooks and summaries), so what each adds is measured side by side.
@@ -91,7 +92,7 @@ def parse_args(argv):
                       help='Evaluations of each kind; the fastest counts '
                       '(count).')
   parser.add_argument('--loops_only', action='store_true',
-                      help='Run only parts 3 and 4 and the targets (no '
+                      help='Run only parts 3, 3a and 4 and the targets (no '
                       'pipeline, compute-only, evaluation or memory parts).')
   parser.add_argument('--output', default=None,
                       help='Also write the figures to this JSON file.')

@@ -49,9 +49,8 @@ def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--examples', type=int, default=100000,
                       help='Examples each property must pass (examples).')
-  # Hypothesis takes longer per example the more one run has tried: the
-  # cache-text bottleneck property took 66 ms an example in a 10,000-example
-  # chunk and 15-20 ms in chunks of 1,000 (README, Fuzzing).
+  # Small: Hypothesis takes longer per example the more examples one run
+  # has tried (README, Fuzzing, has the measured figures).
   parser.add_argument('--chunk', type=int, default=1000,
                       help='Examples asked of one pytest process (examples); '
                       'the TensorFlow-backed properties run a third of it.')
