@@ -74,9 +74,10 @@ def pictures(draw):
     grey = np.full((height, width), fill, np.uint8)
     grey.flat[draw(st.integers(0, width * height - 1))] = 255
   else:
-    grey = np.asarray(draw(st.lists(
-        st.integers(0, 255), min_size=width * height,
-        max_size=width * height)), np.uint8).reshape(height, width)
+    # Bytes, not a list of integers: Hypothesis draws them ~10x faster.
+    grey = np.frombuffer(draw(st.binary(
+        min_size=width * height, max_size=width * height)),
+        np.uint8).reshape(height, width)
   exact = None
   if fmt == 'png':
     colour_type, depth, samples = draw(st.sampled_from(PNG_KINDS))
@@ -158,7 +159,7 @@ def test_the_decoder_gives_rgb_uint8_or_image_error(picture):
       np.testing.assert_array_equal(pixels[:, :, channel], exact)
 
 
-@settings(max_examples=TF_EXAMPLES // 3)
+@settings(max_examples=TF_EXAMPLES)
 @given(pictures())
 def test_retraining_decode_image_file_gives_rgb_or_retrain_error(picture):
   data, exact = picture
