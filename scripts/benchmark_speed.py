@@ -34,7 +34,8 @@ minutes, a ratio within one round is what can be compared.
   python scripts/benchmark_speed.py --loops_only --rounds=5 --steps=300
 
 runs only parts 3, 3a and 4 and the targets, for more rounds in the same
-time.
+time. The mixed_bfloat16 rows are measured only where the CPU has bfloat16
+units (--bfloat16=on measures them anyway, emulated and slow).
 Part 3a takes the loop apart in one process (the step on a constant batch,
 on a batch in a variable, fed by the queue, and in the trainer's session
 with its hooks and summaries), so what each adds is measured side by side.
@@ -94,8 +95,14 @@ def parse_args(argv):
   parser.add_argument('--loops_only', action='store_true',
                       help='Run only parts 3, 3a and 4 and the targets (no '
                       'pipeline, compute-only, evaluation or memory parts).')
+  parser.add_argument('--bfloat16', default='auto',
+                      choices=['auto', 'on', 'off'],
+                      help='Measure the mixed_bfloat16 rows: auto = only '
+                      'where the CPU has bfloat16 units (avx512_bf16 or '
+                      'amx_bf16 in /proc/cpuinfo); elsewhere bfloat16 is '
+                      'emulated, ~10x slower than float32 (choice).')
   parser.add_argument('--output', default=None,
-                      help='Also write the figures to this JSON file.')
+                      help='Also write the figures to this JSON file (path).')
   return parser.parse_args(argv)
 
 
@@ -326,10 +333,12 @@ def step_session(image_batch, label_batch, warmup_steps, **options):
   return sess, train_op
 
 
-def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
-  """Part 2: the train step on one batch held in memory, and its profile.
+def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10,
+                 bfloat16=True):
+  """Part 2: the train step on one batch held in memory, and its profile;
+  the mixed_bfloat16 variants only with bfloat16.
 
-  Returns ({variant: examples/sec}, {variant: [(kind of op, share)]}).
+  Returns ({variant: examples/sec}, {precision: [(kind of op, share)]}).
   """
   image_batch, label_batch = one_batch(data_dir, batch_size)
   variants = collections.OrderedDict()
@@ -351,6 +360,9 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
   if lrn_kernel.load() is not None:
     candidates.append(('float32, fused LRN kernel',
                        dict(lrn=lrn_lib.fused_lrn)))
+  if not bfloat16:
+    candidates = [(name, options) for name, options in candidates
+                  if options.get('precision', 'float32') == 'float32']
   for name, options in candidates:
     sess, train_op = step_session(image_batch, label_batch, steps, **options)
     variants[name] = (sess, train_op, [])
@@ -361,7 +373,10 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
 
   # Profile this project's step, in float32 and in mixed_bfloat16.
   profiles = {}
-  for name in ('this project', 'mixed_bfloat16'):
+  for name, precision in (('this project', 'float32'),
+                          ('mixed_bfloat16', 'mixed_bfloat16')):
+    if name not in variants:
+      continue
     sess, train_op, _ = variants[name]
     times = collections.Counter()
     for _ in range(profile_steps):
@@ -372,7 +387,7 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10):
         for node in device.node_stats:
           times[_category(node.node_name)] += node.all_end_rel_micros
     total = float(sum(times.values()))
-    profiles[name] = [(kind, micros / total)
+    profiles[precision] = [(kind, micros / total)
                       for kind, micros in times.most_common()]
   rates = {name: statistics.median(r) for name, (_, _, r) in variants.items()}
   for sess, _, _ in variants.values():
@@ -566,6 +581,10 @@ def main(argv=None):
     print('Machine: %s, %d cores (%s), TensorFlow %s' % (
         m['cpu'], m['cores'], m['vector'], m['tensorflow']))
     print(bf16_note(m))
+    args.measure_bfloat16 = measures_bfloat16(args.bfloat16, m)
+    if not args.measure_bfloat16:
+      print('mixed_bfloat16 rows: not measured (--bfloat16=%s).' %
+            args.bfloat16)
     numpy_peak, tf_peak = matmul_gflops()
     figures['matmul_gflops'] = {'numpy': numpy_peak, 'tensorflow': tf_peak}
     limit = max(numpy_peak, tf_peak) * 1e9 / (2 * TRAIN_MACS)
@@ -593,7 +612,7 @@ def main(argv=None):
     figures['loop_taken_apart'] = collections.OrderedDict(
         (precision, loop_taken_apart(args.data_dir, train_dir, precision,
                                      args.rounds))
-        for precision in ('float32', 'mixed_bfloat16'))
+        for precision in measured_precisions(args))
     print_loop_parts(figures['loop_taken_apart'])
 
     if not args.loops_only:
@@ -627,17 +646,18 @@ def pipeline_and_compute(args, figures):
               row['fill_seconds'], row['training']))
 
   print('\n2. Train step alone on a batch in memory (compute only)')
-  rates, profiles = compute_only(args.data_dir, args.steps)
+  rates, profiles = compute_only(args.data_dir, args.steps,
+                                 bfloat16=args.measure_bfloat16)
   figures['compute_only'] = rates
-  figures['bfloat16_lrn'] = ('fused LRN kernel' if lrn_kernel.load() else
-                             'LRN as float32 ops: %s'
-                             % lrn_kernel.unavailable_reason())
-  figures['profile'] = profiles['this project']
-  figures['profile_mixed_bfloat16'] = profiles['mixed_bfloat16']
+  figures['profile'] = profiles['float32']
+  if args.measure_bfloat16:
+    figures['bfloat16_lrn'] = ('fused LRN kernel' if lrn_kernel.load() else
+                               'LRN as float32 ops: %s'
+                               % lrn_kernel.unavailable_reason())
+    figures['profile_mixed_bfloat16'] = profiles['mixed_bfloat16']
   for name, rate in rates.items():
     print('   %s: %.0f examples/sec' % (name, rate))
-  for name, profile in (('float32', profiles['this project']),
-                        ('mixed_bfloat16', profiles['mixed_bfloat16'])):
+  for name, profile in profiles.items():
     print('   Where the time goes, %s:' % name)
     for kind, share in profile:
       print('   %5.1f%%  %s' % (100 * share, kind))
@@ -657,7 +677,7 @@ def loops_in_rounds(args, train_dir):
   steps_alone = {
       precision: step_session(*batch, warmup_steps=args.steps,
                               precision=precision)
-      for precision in ('float32', 'mixed_bfloat16')}
+      for precision in measured_precisions(args)}
 
   def step_alone(precision):
     sess, train_op = steps_alone[precision]
@@ -679,6 +699,10 @@ def loops_in_rounds(args, train_dir):
        (LRN_OFF_LOOP, loop('mixed_bfloat16', {lrn_kernel.SWITCH: 'off'})),
        (DISTORTIONS_OFF_LOOP,
         loop('mixed_bfloat16', {lrn_kernel.DISTORT_SWITCH: 'off'}))])
+  if not args.measure_bfloat16:
+    loops = collections.OrderedDict(
+        (name, measure) for name, measure in loops.items()
+        if 'bfloat16' not in name)
   if importlib.util.find_spec('torch'):
     loops['PyTorch (CPU)'] = lambda: torch_cpu(args.data_dir, args.steps)
   else:
@@ -767,10 +791,27 @@ def print_targets(targets, steal):
         statistics.median(ratios), met))
 
 
+def bf16_units(machine_figures):
+  """The CPU's bfloat16 units, as /proc/cpuinfo names them."""
+  return [f for f in ('avx512_bf16', 'amx_bf16')
+          if f in machine_figures['vector'].split()]
+
+
+def measures_bfloat16(choice, machine_figures):
+  """--bfloat16's answer on this machine: auto measures where units exist."""
+  if choice == 'auto':
+    return bool(bf16_units(machine_figures))
+  return choice == 'on'
+
+
+def measured_precisions(args):
+  return ('float32', 'mixed_bfloat16') if args.measure_bfloat16 else (
+      'float32',)
+
+
 def bf16_note(machine_figures):
   """What to expect of bfloat16 on this CPU, from its features."""
-  units = [f for f in ('avx512_bf16', 'amx_bf16')
-           if f in machine_figures['vector'].split()]
+  units = bf16_units(machine_figures)
   if units:
     return 'bfloat16 units: %s.' % ', '.join(units)
   return ('bfloat16 units: none (no avx512_bf16 or amx_bf16 in '
@@ -816,10 +857,11 @@ def print_table(figures, limit):
         '(%.0f examples/sec beside it) |' % (
             ours, _below(ours, loops['train step alone, float32']),
             loops['train step alone, float32']))
-  compute_bf16 = figures['compute_only']['mixed_bfloat16']
-  print('| train step alone, mixed_bfloat16 (%s) | %.0f examples/sec | %.2fx '
-        'float32 |' % (figures.get('bfloat16_lrn', 'fused LRN kernel'),
-                       compute_bf16, compute_bf16 / compute))
+  compute_bf16 = figures['compute_only'].get('mixed_bfloat16')
+  if compute_bf16:
+    print('| train step alone, mixed_bfloat16 (%s) | %.0f examples/sec | '
+          '%.2fx float32 |' % (figures.get('bfloat16_lrn', 'fused LRN kernel'),
+                               compute_bf16, compute_bf16 / compute))
   for name, reference, label in (
       ('mixed_bfloat16, LRN as float32 ops', compute_bf16, 'mixed_bfloat16'),
       ('mixed_bfloat16, LRN as bfloat16 ops', compute_bf16, 'mixed_bfloat16'),
@@ -830,7 +872,7 @@ def print_table(figures, limit):
       rate = figures['compute_only'][name]
       print('| train step alone, %s | %.0f examples/sec | %.2fx %s |' %
             (name, rate, rate / reference, label))
-  keras_bf16 = loops['Keras model.fit, mixed_bfloat16']
+  keras_bf16 = loops.get('Keras model.fit, mixed_bfloat16')
   for name, rate in loops.items():
     if name == 'cifar10_train.py --precision=mixed_bfloat16':
       alone = loops['train step alone, mixed_bfloat16']

@@ -210,11 +210,46 @@ def test_benchmark_compute_only_measures_and_profiles_each_variant(
                        } | ({'float32, fused LRN kernel'}
                             if lrn_kernel.load() else set())
   assert all(rate > 0 for rate in rates.values())
-  for name in ('this project', 'mixed_bfloat16'):
+  assert set(profiles) == {'float32', 'mixed_bfloat16'}
+  for name in profiles:
     shares = dict(profiles[name])
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares['convolutions (with bias, ReLU)'] > 0
     assert shares['LRN and its gradient'] > 0
+
+
+def test_benchmark_leaves_bfloat16_out_where_asked(benchmark_speed, data_dir):
+  rates, profiles = benchmark_speed.compute_only(
+      data_dir, steps=1, rounds=1, batch_size=8, profile_steps=1,
+      bfloat16=False)
+  assert 'this project' in rates and 'tf.nn.lrn' in rates
+  assert not [name for name in rates if 'bfloat16' in name]
+  assert list(profiles) == ['float32']
+
+
+def test_benchmark_measures_bfloat16_only_where_the_units_are(
+    benchmark_speed):
+  with_units = dict(vector='avx2 avx512f avx512_bf16 amx_bf16')
+  without = dict(vector='avx2 avx512f')
+  assert benchmark_speed.measures_bfloat16('auto', with_units)
+  assert not benchmark_speed.measures_bfloat16('auto', without)
+  assert benchmark_speed.measures_bfloat16('on', without)
+  assert not benchmark_speed.measures_bfloat16('off', with_units)
+
+
+def test_benchmark_table_without_bfloat16_rows(benchmark_speed, capsys):
+  figures = _canned_figures()
+  for part in ('compute_only', 'loops'):
+    figures[part] = {name: rate for name, rate in figures[part].items()
+                     if 'bfloat16' not in name}
+  del figures['bfloat16_lrn']
+  benchmark_speed.print_table(figures, limit=2000.0)
+  out = capsys.readouterr().out
+  assert '| Keras model.fit | 640 examples/sec | cifar10_train.py is 1.50x |' \
+      in out
+  assert '| train step alone, float32, fused LRN kernel | 1050 examples/sec ' \
+      '| 1.05x this LRN |' in out
+  assert 'mixed_bfloat16 |' not in out and 'mixed_bfloat16 (' not in out
 
 
 def test_benchmark_takes_the_loop_apart_into_its_parts(benchmark_speed,
@@ -252,7 +287,8 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
   result = run_script([os.path.join('scripts', 'benchmark_speed.py'),
                        '--data_dir', data_dir, '--steps', '10', '--rounds', '1',
                        '--eval_repeats', '1', '--memory_minutes', '0.25',
-                       '--output', str(output)], timeout=900)
+                       '--bfloat16', 'on', '--output', str(output)],
+                      timeout=900)
   assert result.returncode == 0, result.stdout + result.stderr
   out = result.stdout
   for part in ('float32 matmul peak', '1. Input pipeline alone',
