@@ -1,10 +1,13 @@
 """The local response normalization of the CIFAR-10 network, fast on CPU.
 
-The same function as tf.nn.lrn, computed differently: bfloat16 tensors go to
-the fused kernel of lrn_kernel.cc where it builds, everything else to
-TensorFlow ops with a faster gradient than tf.nn.lrn's.
+The same function as tf.nn.lrn, computed differently: float32 and bfloat16
+tensors on CPU go to the fused kernel of lrn_kernel.cc where it builds,
+everything else (GPU, float16, graphs built under portable_graph() for
+export) to TensorFlow ops with a faster gradient than tf.nn.lrn's.
 """
+import contextlib
 import functools
+import threading
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -19,8 +22,9 @@ def local_response_normalization(x, depth_radius, bias, alpha, beta,
   y = x * (bias + alpha * sum over the 2*depth_radius+1 nearest channels of
   x**2) ** -beta. TensorFlow's LRNGrad kernel on CPU is a scalar loop with a
   pow and divides per element (oneDNN only rewrites depth_radius 2), and it
-  has no bfloat16 LRN at all. A bfloat16 x on CPU goes to fused_lrn where
-  the kernel is available, anything else to band_lrn: both window sums as
+  has no bfloat16 LRN at all. A float32 or bfloat16 x on CPU goes to
+  fused_lrn where the kernel is available, anything else to band_lrn (also
+  under portable_graph()): both window sums as
   one small matrix multiply with a band matrix, and the gradient
   g * norm**-beta - 2 * alpha * beta * x * window_sum(g * y / norm).
   tests/test_cifar10_model.py and tests/test_lrn_kernel.py check them
@@ -31,16 +35,33 @@ def local_response_normalization(x, depth_radius, bias, alpha, beta,
   return band_lrn(x, depth_radius, bias, alpha, beta, name)
 
 
+_portable = threading.local()
+
+
+@contextlib.contextmanager
+def portable_graph():
+  """Within it, the LRN is built of TensorFlow's own ops only: for graphs that
+  leave this project (SavedModel, TensorFlow Lite, frozen graphs), which must
+  load where the fused kernel was never built."""
+  depth = getattr(_portable, 'depth', 0)
+  _portable.depth = depth + 1
+  try:
+    yield
+  finally:
+    _portable.depth = depth
+
+
 def fused_kernel_for(x):
   """The fused kernel's ops where they are what x should use, else None.
 
-  They are for bfloat16 tensors on CPU, which TensorFlow has no LRN kernel
-  for: placed on a CPU, or placed nowhere on a machine without GPUs (where
-  TensorFlow would put an unplaced op on a GPU). In float32 they measured
-  0.99x-1.15x band_lrn (README, Speed), not enough to put a custom op into
-  float32 graphs, exports included.
+  They are for float32 and bfloat16 tensors on CPU (TensorFlow has no
+  bfloat16 LRN kernel at all, and its float32 ones are several passes):
+  placed on a CPU, or placed nowhere on a machine without GPUs (where
+  TensorFlow would put an unplaced op on a GPU); never under
+  portable_graph(). README, Speed, has how much faster they are.
   """
-  if x.dtype.base_dtype != tf.bfloat16:
+  if (x.dtype.base_dtype not in (tf.float32, tf.bfloat16) or
+      getattr(_portable, 'depth', 0)):
     return None
   device = (x.device or '').upper()
   if 'GPU' in device or ('CPU' not in device and _gpus_visible()):

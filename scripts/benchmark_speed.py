@@ -11,12 +11,13 @@ measures, for batch 128 on this machine, one after the other:
      instead of the fused kernel (cifar10/distort_kernel.cc), and the
      trainer's speed fed by each;
   2. the train step alone on a batch already in memory (compute-only
-     examples/sec), with this project's LRN and with tf.nn.lrn, in both
-     precisions, with and without the fused LRN kernel (cifar10/lrn_kernel.py)
-     and with the LRN in XLA, and the share of each kind of op in a profile;
+     examples/sec), with this project's LRN (the fused kernel of
+     cifar10/lrn_kernel.py where it builds) and with tf.nn.lrn, in both
+     precisions, with the LRN as TensorFlow ops and in XLA, and the share of
+     each kind of op in a profile;
   3. the full `cifar10_train.py` loop (examples/sec as it prints them), in
-     float32 and mixed_bfloat16, the latter also with the LRN kernel off and
-     with the distortions kernel off, each beside its train step alone;
+     float32 and mixed_bfloat16, both also with the LRN kernel off and the
+     latter with the distortions kernel off, each beside its train step alone;
   4. the same model and distortions in Keras `model.fit` on tf.data
      (scripts/cifar10_keras.py) and, if installed, PyTorch on the CPU
      (scripts/cifar10_torch.py), on the same data; 3 and 4 alternate for
@@ -213,6 +214,7 @@ def tensorflow_op_distorted_inputs(data_dir, batch_size, threads):
 
 TENSORFLOW_OP_DISTORTIONS = 'batched, distortions as TensorFlow ops'
 LRN_OFF_LOOP = 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off'
+FLOAT32_LRN_OFF_LOOP = 'cifar10_train.py, LRN kernel off'
 DISTORTIONS_OFF_LOOP = ('cifar10_train.py --precision=mixed_bfloat16, '
                         'distortions kernel off')
 # The speed targets (issue 22's items 1 and 3), each a ratio of two
@@ -231,10 +233,15 @@ TARGETS = (
      'Keras model.fit', 1.5),
     ('float32 loop / its step alone (no target)', 'cifar10_train.py',
      'train step alone, float32', None),
+    ('float32 loop / the same with the LRN kernel off (no target)',
+     'cifar10_train.py', FLOAT32_LRN_OFF_LOOP, None),
 )
-# Each kernel-off loop, and what its ratio to the loop with it says.
-KERNEL_OFF_LOOPS = {LRN_OFF_LOOP: 'the kernel',
-                    DISTORTIONS_OFF_LOOP: 'the distortions kernel'}
+# Each kernel-off loop: (what its ratio to the loop with it says, that loop).
+KERNEL_OFF_LOOPS = {
+    FLOAT32_LRN_OFF_LOOP: ('the kernel', 'cifar10_train.py'),
+    LRN_OFF_LOOP: ('the kernel', 'cifar10_train.py --precision=mixed_bfloat16'),
+    DISTORTIONS_OFF_LOOP: ('the distortions kernel',
+                           'cifar10_train.py --precision=mixed_bfloat16')}
 
 
 def pipeline_and_threads(data_dir, steps):
@@ -357,9 +364,11 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10,
       ('mixed_bfloat16, LRN in XLA',
        dict(lrn=xla_lrn, precision='mixed_bfloat16',
             lrn_dtype=tf.bfloat16))]
+  # Where the kernel builds, this project's LRN is the kernel: then also the
+  # same step with the LRN as TensorFlow ops.
   if lrn_kernel.load() is not None:
-    candidates.append(('float32, fused LRN kernel',
-                       dict(lrn=lrn_lib.fused_lrn)))
+    candidates.append(('float32, LRN as TensorFlow ops',
+                       dict(lrn=lrn_lib.band_lrn)))
   if not bfloat16:
     candidates = [(name, options) for name, options in candidates
                   if options.get('precision', 'float32') == 'float32']
@@ -691,6 +700,7 @@ def loops_in_rounds(args, train_dir):
       [('train step alone, float32', lambda: step_alone('float32')),
        ('cifar10_train.py', loop()),
        ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps)),
+       (FLOAT32_LRN_OFF_LOOP, loop('float32', {lrn_kernel.SWITCH: 'off'})),
        ('train step alone, mixed_bfloat16',
         lambda: step_alone('mixed_bfloat16')),
        ('cifar10_train.py --precision=mixed_bfloat16', loop('mixed_bfloat16')),
@@ -865,7 +875,7 @@ def print_table(figures, limit):
   for name, reference, label in (
       ('mixed_bfloat16, LRN as float32 ops', compute_bf16, 'mixed_bfloat16'),
       ('mixed_bfloat16, LRN as bfloat16 ops', compute_bf16, 'mixed_bfloat16'),
-      ('float32, fused LRN kernel', compute, 'this LRN'),
+      ('float32, LRN as TensorFlow ops', compute, 'this LRN'),
       ('float32, LRN in XLA', compute, 'this LRN'),
       ('mixed_bfloat16, LRN in XLA', compute_bf16, 'mixed_bfloat16')):
     if name in figures['compute_only']:
@@ -881,9 +891,9 @@ def print_table(figures, limit):
             'it) |' % (name, rate, rate / ours, rate / keras_bf16,
                        _below(rate, alone), alone))
     elif name in KERNEL_OFF_LOOPS:
+      kernel, loop_with_it = KERNEL_OFF_LOOPS[name]
       print('| %s | %.0f examples/sec | %s makes the loop %.2fx faster |' % (
-          name, rate, KERNEL_OFF_LOOPS[name],
-          loops['cifar10_train.py --precision=mixed_bfloat16'] / rate))
+          name, rate, kernel, loops[loop_with_it] / rate))
     elif name == 'Keras model.fit, mixed_bfloat16':
       print('| %s | %.0f examples/sec | cifar10_train.py mixed_bfloat16 is '
             '%.2fx |' % (name, rate,

@@ -88,24 +88,42 @@ def test_mixed_bfloat16_network_feeds_its_bfloat16_activations_to_the_kernel():
 
 
 @needs_compiler
-def test_float32_and_gpu_graphs_keep_tensorflow_ops(monkeypatch):
+def test_float32_network_on_cpu_uses_the_kernel_and_exports_do_not():
+  def lrn_op_types(dtype=tf.float32, precision='float32'):
+    with tf.Graph().as_default() as graph:
+      cifar10.inference(tf.zeros([2, 24, 24, 3], dtype), precision=precision)
+    return [op.type for op in graph.get_operations()
+            if op.type.startswith('TutorialLrn')]
+
+  assert lrn_op_types() == ['TutorialLrn', 'TutorialLrn']
+  with lrn.portable_graph():
+    assert lrn_op_types() == []
+    with lrn.portable_graph():
+      assert lrn_op_types(precision='mixed_bfloat16') == []
+    assert lrn_op_types() == []
+  assert lrn_op_types() == ['TutorialLrn', 'TutorialLrn']  # Only inside.
+  assert lrn_op_types(tf.float16) == []  # --use_fp16: no float16 kernel.
+
+
+@needs_compiler
+def test_gpu_graphs_keep_tensorflow_ops(monkeypatch):
   assert lrn_kernel.load() is not None
 
-  def bfloat16_lrn():
-    lrn.local_response_normalization(tf.zeros([1, 2, 2, 64], tf.bfloat16),
+  def lrn_of(dtype):
+    lrn.local_response_normalization(tf.zeros([1, 2, 2, 64], dtype),
                                      4, beta=0.75, **LRN_SETTINGS)
 
   with tf.Graph().as_default() as graph:
-    cifar10.inference(tf.zeros([2, 24, 24, 3]))
     with tf.device('/gpu:0'):
-      bfloat16_lrn()
+      lrn_of(tf.bfloat16)
+      lrn_of(tf.float32)
     # Placed nowhere on a machine with a GPU: TensorFlow would pick the GPU.
     monkeypatch.setattr(lrn, '_gpus_visible', lambda: True)
-    bfloat16_lrn()
+    lrn_of(tf.bfloat16)
     assert not [op for op in graph.get_operations()
                 if op.type.startswith('TutorialLrn')]
     with tf.device('/cpu:0'):  # Unless the graph puts it on a CPU.
-      bfloat16_lrn()
+      lrn_of(tf.bfloat16)
     assert [op.type for op in graph.get_operations()
             if op.type.startswith('TutorialLrn')] == ['TutorialLrn']
 
