@@ -3,9 +3,9 @@ machine, then loaded.
 
 TensorFlow has no bfloat16 LRN kernel, so under --precision=mixed_bfloat16
 the LRN otherwise runs as float32 TensorFlow ops between casts, a quarter of
-the step on CPUs with AMX. lrn_kernel.cc does the LRN and its gradient in
-one pass over each pixel, reading and writing bfloat16 and computing in
-float32. distort_kernel.cc does the training images' crop, mirror, contrast
+the step on CPUs with AMX; in float32 it is a chain of element-wise passes.
+lrn_kernel.cc does the LRN and its gradient in one pass over each pixel,
+computing in float32 (reading and writing bfloat16 under mixed_bfloat16). distort_kernel.cc does the training images' crop, mirror, contrast
 and standardisation in two passes over each image instead of a dozen
 TensorFlow ops over the batch, which leaves the input pipeline's threads
 less of the cores training needs (the README's Speed section has the
