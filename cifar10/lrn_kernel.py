@@ -5,10 +5,11 @@ TensorFlow has no bfloat16 LRN kernel, so under --precision=mixed_bfloat16
 the LRN otherwise runs as float32 TensorFlow ops between casts, a quarter of
 the step on CPUs with AMX; in float32 it is a chain of element-wise passes.
 lrn_kernel.cc does the LRN and its gradient in one pass over each pixel,
-computing in float32 (reading and writing bfloat16 under mixed_bfloat16). distort_kernel.cc does the training images' crop, mirror, contrast
-and standardisation in two passes over each image instead of a dozen
-TensorFlow ops over the batch, which leaves the input pipeline's threads
-less of the cores training needs (the README's Speed section has the
+computing in float32 (reading and writing bfloat16 under mixed_bfloat16).
+distort_kernel.cc does the training images' crop, mirror, contrast and
+standardisation in two passes over each image instead of a dozen TensorFlow
+ops over the batch, which leaves the input pipeline's threads less of the
+cores training needs (the README's Speed section has the
 figures). Both are compiled into one library on first use with the C++
 compiler TensorFlow's headers were made for (g++, or $CXX), for this
 machine's CPU, into a cache folder, and loaded from there afterwards:

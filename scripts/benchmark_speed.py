@@ -79,7 +79,9 @@ TRAIN_MACS = 3 * FORWARD_MACS - 24 * 24 * 64 * 5 * 5 * 3
 
 
 def parse_args(argv):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n')[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument('--data_dir', default=os.path.join(
       bench_common.SHARED_DATASETS, 'cifar10'),
                       help='Folder holding cifar-10-batches-bin/.')
@@ -397,7 +399,7 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10,
           times[_category(node.node_name)] += node.all_end_rel_micros
     total = float(sum(times.values()))
     profiles[precision] = [(kind, micros / total)
-                      for kind, micros in times.most_common()]
+                           for kind, micros in times.most_common()]
   rates = {name: statistics.median(r) for name, (_, _, r) in variants.items()}
   for sess, _, _ in variants.values():
     sess.close()
@@ -815,6 +817,7 @@ def measures_bfloat16(choice, machine_figures):
 
 
 def measured_precisions(args):
+  """The precisions this run measures, float32 first."""
   return ('float32', 'mixed_bfloat16') if args.measure_bfloat16 else (
       'float32',)
 

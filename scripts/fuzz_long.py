@@ -46,7 +46,9 @@ _STOPPED = re.compile(r'Stopped because (.*)')
 
 
 def parse_args(argv):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n')[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument('--examples', type=int, default=100000,
                       help='Examples each property must pass (examples).')
   # Small: Hypothesis takes longer per example the more examples one run
