@@ -9,9 +9,10 @@ draw-server requests, image decoding, the bottleneck cache. Each runs in
 chunks (one pytest process per chunk, the `long` Hypothesis profile, a seed
 of its own so every chunk tries new examples), --jobs chunks at a time,
 until it has passed --examples examples, has failed, or Hypothesis has tried
-every example its strategy can make. No chunk starts after --minutes; the
-next run with the same --state_dir goes on from there: the progress is kept
-in STATE_DIR/progress.json and the examples that failed in Hypothesis'
+every example its strategy can make. No chunk starts after --minutes
+(but each job starts one, so that every run makes progress); the next run
+with the same --state_dir goes on from there: the progress is kept in
+STATE_DIR/progress.json and the examples that failed in Hypothesis'
 example database (STATE_DIR/examples), which replays them first.
 
 It prints a line per chunk and, at the end, a table of examples passed and
@@ -57,7 +58,8 @@ def parse_args(argv):
                       help='Examples asked of one pytest process (examples); '
                       'the TensorFlow-backed properties run a third of it.')
   parser.add_argument('--minutes', type=float, default=60.0,
-                      help='Time budget: no chunk starts after it (minutes).')
+                      help='Time budget: no chunk starts after it, but for the '
+                      'first of each job (minutes).')
   parser.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
                       help='Chunks run at once (processes).')
   parser.add_argument('--state_dir', default=os.path.join(REPO_ROOT,
@@ -174,6 +176,12 @@ def main(argv):
   os.makedirs(os.path.join(state_dir, 'failures'), exist_ok=True)
   progress_path = os.path.join(state_dir, 'progress.json')
   progress = load_progress(progress_path)
+  if not progress:
+    # A table of zeros is easy to mistake for the project's figures.
+    print('fuzz_long: no progress in %s yet: every property starts at 0 '
+          '(to go on from the README\'s run, copy '
+          'docs/fuzz_long_progress.json there first).' % progress_path,
+          file=sys.stderr)
   properties = [p for p in find_properties() if args.only in p]
   if not properties:
     sys.exit('fuzz_long: error: no property matches --only=%s.' % args.only)
@@ -185,14 +193,17 @@ def main(argv):
   deadline = time.time() + args.minutes * 60
   stopping = threading.Event()  # Ctrl-C: start no more chunks.
   running = set()
+  started = [0]  # Chunks started: the first --jobs start whatever the time.
 
   def next_property():
     """The unfinished property with the fewest examples, not running now."""
     with lock:
       waiting = [p for p in properties if p not in running and
                  status_of(progress.get(p, {}), args.examples) == 'to go on']
-      if not waiting or time.time() > deadline or stopping.is_set():
+      out_of_time = time.time() > deadline and started[0] >= args.jobs
+      if not waiting or out_of_time or stopping.is_set():
         return None, 0
+      started[0] += 1
       chosen = min(waiting, key=lambda p: progress.get(p, {}).get('examples',
                                                                   0))
       running.add(chosen)
