@@ -54,6 +54,10 @@ DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 # (README, Speed; scripts/benchmark_speed.py measures it); the second thread
 # is headroom for a busy machine.
 NUM_PREPROCESS_THREADS = 2
+# Records a queue-runner step reads and distorts, at least a batch. Each step
+# is a session call from Python; fewer, larger ones leave the training step
+# more of the cores (README, Speed, "The input's share").
+RECORDS_PER_READ = 1024
 
 
 class CifarDataError(UsageError):
@@ -408,7 +412,8 @@ def distorted_inputs(data_dir, batch_size,
     # and distorting them together keeps the queue runners and the shuffling
     # queue, at a fraction of the cost.
     reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
-    _, records = reader.read_up_to(filename_queue, batch_size)
+    records_per_read = max(batch_size, RECORDS_PER_READ)
+    _, records = reader.read_up_to(filename_queue, records_per_read)
     # As the records hold them: the distortions' kernel reads that layout.
     uint8images, labels = decode_records(records, depth_major=True)
     float_images = distort_images(uint8images, color_jitter, depth_major=True)
@@ -426,7 +431,7 @@ def distorted_inputs(data_dir, batch_size,
         [float_images, labels],
         batch_size=batch_size,
         num_threads=num_threads,
-        capacity=min_queue_examples + 3 * batch_size,
+        capacity=min_queue_examples + 3 * records_per_read,
         min_after_dequeue=min_queue_examples,
         enqueue_many=True)
   tf.summary.image('images', images)

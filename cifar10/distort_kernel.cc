@@ -109,20 +109,14 @@ class DistortImagesOp : public OpKernel {
     const bool* flip = per_image[2]->flat<bool>().data();
     const float* factor = per_image[3]->flat<float>().data();
     float* out = output->flat<float>().data();
-    auto* threads = context->device()->tensorflow_cpu_worker_threads();
-    tensorflow::Shard(
-        threads->num_threads, threads->workers, batch,
-        /*cost_per_unit=*/8 * size_ * size_ * channels,
-        [&](int64_t first, int64_t end) {
-          std::vector<int64_t> sums(2 * channels);
-          std::vector<double> stats(2 * channels);
-          for (int64_t i = first; i < end; ++i) {
-            DistortOne(shape, in + i * height * width * channels, offset_y[i],
-                       offset_x[i], flip[i], factor[i],
-                       out + i * size_ * size_ * channels, sums.data(),
-                       stats.data());
-          }
-        });
+    std::vector<int64_t> sums(2 * channels);
+    std::vector<double> stats(2 * channels);
+    for (int64_t i = 0; i < batch; ++i) {
+      DistortOne(shape, in + i * height * width * channels, offset_y[i],
+                 offset_x[i], flip[i], factor[i],
+                 out + i * size_ * size_ * channels, sums.data(),
+                 stats.data());
+    }
   }
 
  private:

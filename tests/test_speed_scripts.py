@@ -264,7 +264,8 @@ def test_benchmark_takes_the_loop_apart_into_its_parts(benchmark_speed,
       data_dir, str(tmp_path), 'float32', rounds=1, windows=1, window_steps=2,
       warmup_steps=1)
   assert list(parts) == list(benchmark_speed.LOOP_PARTS)
-  assert all(f['rate'] > 0 and f['cpu_us'] > 0 for f in parts.values())
+  assert all(f['rate'] > 0 and f['cpu_us'] > 0 and f['rate_all_steps'] > 0
+             for f in parts.values())
   # The last part ran in the trainer's own session: it wrote summaries.
   assert any(name.startswith('events.out.tfevents') for name in
              os.listdir(str(tmp_path / 'taken_apart')))
@@ -275,7 +276,9 @@ def test_benchmark_takes_the_loop_apart_into_its_parts(benchmark_speed,
   assert re.match(r"   float32, the queue and the loop's session, hooks and "
                   r'summaries: \d+ examples/sec, \d+ CPU us an example; '
                   r'[\d.]+% (below|above) the step alone, CPU time '
-                  r'[+-][\d.]+%$', out[3])
+                  r'[+-][\d.]+%; all steps, summary steps included: \d+ '
+                  r'examples/sec, [\d.]+% (below|above) the step alone$',
+                  out[3])
 
 
 def test_benchmark_without_data_says_where_to_point_it(benchmark_speed,
