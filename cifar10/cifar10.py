@@ -55,8 +55,8 @@ TOWER_NAME = 'tower'
 # Images of a (shuffled) batch whose activations each layer's histogram
 # summary bins. TensorFlow's histogram op bins one value at a time: over all
 # 128 images, conv1's 4.7 million activations took ~190 ms of every summary
-# step, 5-7% of a bfloat16 run's time at the default of one summary per 100
-# steps (README, Speed). A sixteen-image sample draws the same distribution.
+# step, about 7% of a bfloat16 run's time at the default of one summary per
+# 100 steps (README, Speed). A sixteen-image sample draws the same distribution.
 ACTIVATION_HISTOGRAM_IMAGES = 16
 
 _as = precision_lib.cast
