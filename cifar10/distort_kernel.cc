@@ -23,7 +23,6 @@
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
-#include "tensorflow/core/util/work_sharder.h"
 
 namespace {
 
@@ -109,6 +108,9 @@ class DistortImagesOp : public OpKernel {
     const bool* flip = per_image[2]->flat<bool>().data();
     const float* factor = per_image[3]->flat<float>().data();
     float* out = output->flat<float>().data();
+    // In the calling thread, not split over the session's intra-op threads:
+    // those are the training step's, and the input pipeline has threads of
+    // its own (README, Speed, "On a quiet host, 2026-12-05").
     std::vector<int64_t> sums(2 * channels);
     std::vector<double> stats(2 * channels);
     for (int64_t i = 0; i < batch; ++i) {
