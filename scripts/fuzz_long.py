@@ -193,17 +193,18 @@ def main(argv):
   deadline = time.time() + args.minutes * 60
   stopping = threading.Event()  # Ctrl-C: start no more chunks.
   running = set()
-  started = [0]  # Chunks started: the first --jobs start whatever the time.
+  started = 0  # Chunks started: the first --jobs start whatever the time.
 
   def next_property():
     """The unfinished property with the fewest examples, not running now."""
+    nonlocal started
     with lock:
       waiting = [p for p in properties if p not in running and
                  status_of(progress.get(p, {}), args.examples) == 'to go on']
-      out_of_time = time.time() > deadline and started[0] >= args.jobs
+      out_of_time = time.time() > deadline and started >= args.jobs
       if not waiting or out_of_time or stopping.is_set():
         return None, 0
-      started[0] += 1
+      started += 1
       chosen = min(waiting, key=lambda p: progress.get(p, {}).get('examples',
                                                                   0))
       running.add(chosen)

@@ -69,7 +69,7 @@ def test_summaries_read_back_with_tensorboard(cifar_trained):
   assert {'conv1/conv1/activations', 'local3/weights',
           'local3/weights/gradients'} <= histograms
   # Activations binned over the batch's first images only (a summary step
-  # over all of them cost 5-7% of a run); the weights all of them.
+  # over all of them cost about 7% of a run); the weights all of them.
   conv1 = train_events.Histograms('conv1/conv1/activations')[-1]
   assert conv1.histogram_value.num == (cifar10.ACTIVATION_HISTOGRAM_IMAGES *
                                        24 * 24 * 64)
