@@ -24,17 +24,20 @@ import sys
 import time
 from datetime import datetime
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('cifar10.cifar10_eval'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
 from cifar10 import cifar10_flags
 from cifar10 import cifar10_input
+from cli_support import entry
 from tutorials_common import checkpoints
 
 FLAGS = flags.FLAGS
@@ -198,6 +201,3 @@ def main(argv=None):  # pylint: disable=unused-argument
 def run():
   entry.run(main, define_flags)
 
-
-if __name__ == '__main__':
-  run()

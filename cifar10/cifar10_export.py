@@ -37,11 +37,14 @@ half-written export. An existing --export_dir is refused unless --overwrite.
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('cifar10.cifar10_export'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support import entry
 from tutorials_common import files
 from tutorials_common import images as images_lib
 from tutorials_common.errors import UsageError
@@ -258,6 +261,3 @@ def main(argv):
 def run():
   entry.run(main, define_flags, graph_mode=False)
 
-
-if __name__ == '__main__':
-  run()

@@ -25,11 +25,13 @@ import os
 import re
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('cifar10.cifar10_multi_gpu_train'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import tensorflow.compat.v1 as tf
 
@@ -38,6 +40,7 @@ from cifar10 import cifar10_flags
 from cifar10 import precision as precision_lib
 from cifar10 import schedules
 from cifar10 import training
+from cli_support import entry
 
 FLAGS = flags.FLAGS
 
@@ -216,6 +219,3 @@ def main(argv=None):  # pylint: disable=unused-argument
 def run():
   entry.run(main, define_flags)
 
-
-if __name__ == '__main__':
-  run()

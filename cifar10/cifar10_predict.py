@@ -25,11 +25,14 @@ only when no file could be read, or when there is no usable checkpoint.
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('cifar10.cifar10_predict'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
+from cli_support import entry
 from tutorials_common import plots
 from tutorials_common.errors import UsageError
 from tutorials_common.errors import one_line
@@ -220,6 +223,3 @@ def run():
   entry.run(main, define_flags,
             arguments='IMAGE_OR_FOLDER [IMAGE_OR_FOLDER ...]')
 
-
-if __name__ == '__main__':
-  run()

@@ -23,17 +23,20 @@ the previous checkpoint readable by cifar10_eval.py.
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('cifar10.cifar10_train'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
 from cifar10 import cifar10_flags
 from cifar10 import training
+from cli_support import entry
 
 FLAGS = flags.FLAGS
 
@@ -81,6 +84,3 @@ def main(argv=None):  # pylint: disable=unused-argument
 def run():
   entry.run(main, define_flags)
 
-
-if __name__ == '__main__':
-  run()

@@ -255,7 +255,8 @@ def main(argv=()):
       '--precision=mixed_bfloat16, the training-image distortions) into %s '
       '(or $CIFAR10_KERNEL_CACHE) unless they are there, and says where. No '
       'flags.' % cache_dir()).parse_args(argv)
-  from cli_support import entry  # pylint: disable=unused-import,g-import-not-at-top
+  from tutorials_common import console  # pylint: disable=g-import-not-at-top
+  console.quiet_tensorflow()
   try:
     path = build()
   except NoCompiler as e:

@@ -1,142 +1,28 @@
 """The start-up every command shares: logging, flags, --help, one-line errors.
 
-A command module ends with
+A command module has
 
     def run():
       entry.run(main, define_flags)
 
-    if __name__ == '__main__':
-      run()
-
-and `run` is also its console script. Before it can import this module, a
-command run as a file (`python cifar10_train.py` from its folder) puts the
-repository root on sys.path itself: that is the one line of start-up that
-cannot live here.
+which cli_support.launch calls (the console script, `python cifar10_train.py`
+and `python -m cifar10.cifar10_train` alike), and tests may call in process.
 """
-import contextlib
-import logging
 import os
-import re
 import signal
 import sys
 import threading
 
-# TF_CPP_MIN_LOG_LEVEL=0 asks for everything TensorFlow prints; otherwise the
-# commands keep its notices off the console (see is_tensorflow_notice).
-VERBOSE = os.environ.get('TF_CPP_MIN_LOG_LEVEL') == '0'
-# TensorFlow reads this once, when its C++ library loads: it must be set
-# before the command imports tensorflow, so it is set when this module loads.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from absl import app
+from absl import flags
+import tensorflow.compat.v1 as tf
 
-# A line of TensorFlow's C++ logging: severity, date, time, thread, file:line.
-_CPP_LOG_LINE = re.compile(r'^([IWEF])\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] (.*)')
-# What it prints on every start or step that a user can neither act on nor
-# needs: oneDNN's "custom operations are on" and "supports DT_UINT8 only ...",
-# no CUDA driver or GPU on a CPU machine, the CPU features it was built for.
-_NOTICE_TEXT = re.compile(r'oneDNN|cuInit|CUDA|cuda|cudart|TensorRT|'
-                          r'DT_UINT8|cpu_feature_guard|This TensorFlow binary '
-                          r'is optimized')
-_LOAD_NOTICE = re.compile(r'^WARNING: All log messages before '
-                          r'absl::InitializeLog\(\) is called|'
-                          # The second line of cpu_feature_guard's notice.
-                          r'^To enable the following instructions: .* rebuild '
-                          r'TensorFlow with the appropriate compiler flags')
-
-
-def is_tensorflow_notice(line):
-  """Whether a line on stderr is TensorFlow's C++ chatter, not a real problem.
-
-  Its INFO lines, and its warnings and errors about oneDNN, CUDA and the CPU
-  (printed before any log level applies, and as 'E' lines on machines where
-  nothing is wrong). Other C++ warnings and errors are real and stay.
-  """
-  if _LOAD_NOTICE.match(line):
-    return True
-  match = _CPP_LOG_LINE.match(line)
-  if not match:
-    return False
-  return match.group(1) == 'I' or bool(_NOTICE_TEXT.search(match.group(2)))
-
-
-@contextlib.contextmanager
-def tensorflow_notices_filtered():
-  """Passes what the process writes to stderr (file descriptor 2, where
-  TensorFlow's C++ code writes too) on, but for is_tensorflow_notice lines.
-
-  Does nothing with TF_CPP_MIN_LOG_LEVEL=0, or where sys.stderr is not the
-  process's own (a test or notebook that captures it).
-  """
-  if VERBOSE or sys.stderr is not sys.__stderr__:
-    yield
-    return
-  sys.stderr.flush()
-  console = os.dup(2)
-  read_end, write_end = os.pipe()
-  os.dup2(write_end, 2)
-  os.close(write_end)
-
-  def pump():
-    with os.fdopen(read_end, 'rb') as pipe:
-      for line in pipe:
-        if not is_tensorflow_notice(line.decode('utf-8', 'replace')):
-          os.write(console, line)
-
-  pumping = threading.Thread(target=pump, name='stderr-filter', daemon=True)
-  pumping.start()
-  try:
-    yield
-  finally:
-    sys.stderr.flush()
-    os.dup2(console, 2)  # Closes the pipe's last write end: the pump ends.
-    pumping.join(timeout=5)
-    os.close(console)
-
-
-class _NoDeprecationNotes(logging.Filter):
-  """Drops TensorFlow's 'X is deprecated ... Instructions for updating' notes:
-  the tutorials' tf.compat.v1 API is what they teach."""
-
-  def filter(self, record):
-    message = record.getMessage()
-    return not ('is deprecated' in message or 'Instructions for updating' in
-                message)
-
-
-@contextlib.contextmanager
-def keras_not_imported_with_tensorflow():
-  """While TensorFlow loads, keeps it from importing Keras 3 whole.
-
-  TensorFlow imports keras.src.optimizers when it loads (to register Keras
-  optimizers for SavedModels that hold them), and with it all of Keras,
-  matplotlib.pyplot and IPython: a large part of a command's start-up
-  (measured in the README, Tests). The commands are tf.compat.v1 graph code
-  and use no Keras. With TF_USE_LEGACY_KERAS=1 TensorFlow looks for tf_keras instead and, where it
-  is not installed, skips the import. The variable is set only for the
-  import: TensorFlow reads it again when tf.keras is first used, which then
-  loads Keras 3 as usual, and the processes a command starts never see it.
-  """
-  saved = os.environ.get('TF_USE_LEGACY_KERAS')
-  if saved is None:
-    os.environ['TF_USE_LEGACY_KERAS'] = '1'
-  try:
-    yield
-  finally:
-    if saved is None:
-      os.environ.pop('TF_USE_LEGACY_KERAS', None)
-
-
-with tensorflow_notices_filtered(), keras_not_imported_with_tensorflow():
-  import tensorflow  # noqa: F401,E402  # pylint: disable=g-import-not-at-top,unused-import
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
-
-from tutorials_common.errors import CommandError  # noqa: E402
-from tutorials_common.errors import UsageError  # noqa: E402
-from tutorials_common import files  # noqa: E402
-from tutorials_common import interrupts  # noqa: E402
-from tutorials_common.errors import one_line  # noqa: E402
+from tutorials_common import console
+from tutorials_common import files
+from tutorials_common import interrupts
+from tutorials_common.errors import CommandError
+from tutorials_common.errors import UsageError
+from tutorials_common.errors import one_line
 
 FLAGS = flags.FLAGS
 
@@ -264,22 +150,17 @@ def run(main, define_flags, graph_mode=True, argv=None, arguments=''):
   arguments: the positional arguments main takes, for the usage line of
     --help (e.g. 'IMAGE [IMAGE ...]').
   """
-  tf_logger = tf.get_logger()
+  # The commands print their own progress; TensorFlow's notices, INFO lines
+  # (sessions, each checkpoint file) and deprecation notes would bury it.
+  console.quiet_tensorflow()
   # absl's handler prints TensorFlow's Python log lines already.
-  tf_logger.propagate = False
-  if not VERBOSE:
-    # The commands print their own progress; TensorFlow's INFO lines
-    # (sessions, each checkpoint file) and deprecation notes would bury it.
-    tf_logger.setLevel(logging.WARNING)
-    if not any(isinstance(f, _NoDeprecationNotes) for f in tf_logger.filters):
-      tf_logger.addFilter(_NoDeprecationNotes())
+  tf.get_logger().propagate = False
   before = {name: FLAGS[name] for name in FLAGS}
   define_flags()
   # absl's --help lists the flags of the module named sys.argv[0].
   _adopt_command_flags(before, (argv or sys.argv)[0])
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _raise_terminated)
-  with tensorflow_notices_filtered():
-    app.run(_guarded(main, graph_mode), argv=argv,
-            flags_parser=lambda args: _parse_flags(
-                args, sys.modules[main.__module__].__doc__, arguments))
+  app.run(_guarded(main, graph_mode), argv=argv,
+          flags_parser=lambda args: _parse_flags(
+              args, sys.modules[main.__module__].__doc__, arguments))

@@ -15,11 +15,13 @@ scripts/retrain_real_data.py) copies batch files keeping chosen classes.
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('image_retraining.cifar10_to_folders'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import numpy as np
 import tensorflow as tf
@@ -28,6 +30,7 @@ from cifar10.cifar10_input import BATCHES_DIR
 from cifar10.cifar10_input import CLASS_NAMES
 from cifar10.cifar10_input import read_records
 from cifar10.cifar10_input import record_images
+from cli_support import entry
 from image_retraining.errors import RetrainError
 
 FLAGS = flags.FLAGS
@@ -126,6 +129,3 @@ def run():
   """Entry point of `cifar10_to_folders`."""
   entry.run(main, define_flags, graph_mode=False)
 
-
-if __name__ == '__main__':
-  run()

@@ -19,17 +19,20 @@ cifar10_export (resized to 32x32, centre-cropped to 24x24, standardised).
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('image_retraining.export_cifar10_features'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 from absl import logging
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_export
 from cifar10 import trained_model
+from cli_support import entry
 from image_retraining.errors import RetrainError
 
 FLAGS = flags.FLAGS
@@ -69,6 +72,3 @@ def run():
   """Entry point of `export_cifar10_features`."""
   entry.run(main, define_flags, graph_mode=False)
 
-
-if __name__ == '__main__':
-  run()

@@ -11,15 +11,18 @@ Most of a run is loading TensorFlow and the SavedModel.
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('image_retraining.label_image'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from cli_support import entry
 from image_retraining import features
 from image_retraining import final_layer
 from image_retraining.errors import RetrainError
@@ -76,6 +79,3 @@ def run():
   """Entry point of `label_image`."""
   entry.run(main, define_flags, graph_mode=False)
 
-
-if __name__ == '__main__':
-  run()

@@ -9,13 +9,16 @@ tiles. The picture is prepared as mnist_predict.py prepares it.
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('mnist_cnn.mnist_feature_maps'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 
+from cli_support import entry
 from mnist_cnn import images
 from tutorials_common import files
 from tutorials_common import images as common_images
@@ -46,6 +49,3 @@ def main(argv=None):  # pylint: disable=unused-argument
 def run():
   entry.run(main, define_flags)
 
-
-if __name__ == '__main__':
-  run()

@@ -13,13 +13,16 @@ its accuracy); most of a run is starting TensorFlow.
 import os
 import sys
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('mnist_cnn.mnist_predict'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
 from absl import flags
 
+from cli_support import entry
 from mnist_cnn import images
 from tutorials_common import plots
 from mnist_cnn import model as mnist_model
@@ -60,6 +63,3 @@ def main(argv=None):  # pylint: disable=unused-argument
 def run():
   entry.run(main, define_flags)
 
-
-if __name__ == '__main__':
-  run()

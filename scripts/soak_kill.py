@@ -35,11 +35,12 @@ import threading
 import time
 
 import bench_common  # First: it puts the repository on sys.path.
-from cli_support import entry  # noqa: F401  # Quiets TensorFlow's start-up.
-import tensorflow.compat.v1 as tf
-from cifar10.cifar10_input import BATCHES_DIR
-from tutorials_common import checkpoints
+from tutorials_common import console
 from tutorials_common import files
+
+# cifar10_input.BATCHES_DIR, restated: importing cifar10_input loads
+# TensorFlow, which main() loads quietly first.
+BATCHES_DIR = 'cifar-10-batches-bin'
 
 RESUME_LINE = re.compile(r'Resuming from \S+ at step (\d+)')
 STEP_LINE = re.compile(r': step (\d+), loss = [\d.]+ \(([\d.]+) examples/sec; '
@@ -136,8 +137,15 @@ class Life(object):
     return status
 
 
+def find_checkpoint(train_dir):
+  """The latest complete checkpoint in train_dir, or None."""
+  from tutorials_common import checkpoints  # pylint: disable=g-import-not-at-top
+  return checkpoints.find_checkpoint(train_dir)
+
+
 def readable(checkpoint):
   """Whether every tensor of checkpoint reads back, as a restore reads it."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   try:
     reader = tf.train.NewCheckpointReader(checkpoint)
     for name in reader.get_variable_to_shape_map():
@@ -213,7 +221,7 @@ def soak(args, out=sys.stdout):
       kills += 1
       seconds_per_step += life.seconds_per_step
       matched(life)
-      checkpoint = checkpoints.find_checkpoint(train_dir)
+      checkpoint = find_checkpoint(train_dir)
       if checkpoint and not readable(checkpoint):
         unreadable += 1
         out.write('UNREADABLE after kill %d: %s\n' % (kills, checkpoint))
@@ -308,6 +316,7 @@ def failures(figures, args):
 
 def main(argv=None):
   args = parse_args(argv)
+  console.quiet_tensorflow()
   if not os.path.isdir(os.path.join(args.data_dir, BATCHES_DIR)):
     print('SKIPPED: no CIFAR-10 data at %s; pass --data_dir=<folder holding '
           '%s/>.' % (os.path.join(args.data_dir, BATCHES_DIR), BATCHES_DIR))

@@ -5,24 +5,39 @@ console script proves that the installed start-up behaves the same.
 """
 import importlib
 import importlib.metadata
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 
 import pytest
 
-from cli_support import entry
+from cli_support import launch
+from tutorials_common import console
 import suite_helpers
 
 DISTRIBUTION = 'tf-classic-tutorials'
 
 
 def console_scripts():
-  """(name, module) of every console script setup.py declares."""
+  """(name, command module) of every console script setup.py declares."""
   entry_points = importlib.metadata.distribution(DISTRIBUTION).entry_points
-  return sorted((ep.name, ep.value.split(':')[0]) for ep in entry_points
-                if ep.group == 'console_scripts')
+  scripts = [ep for ep in entry_points if ep.group == 'console_scripts']
+  # Each starts its command through the launcher, under its own name.
+  assert all(ep.value == 'cli_support.launch:' + ep.name for ep in scripts)
+  assert sorted(ep.name for ep in scripts) == sorted(launch.COMMANDS)
+  return sorted(launch.COMMANDS.items())
+
+
+def installed_script(name):
+  """The path of an installed console script, in this interpreter's
+  environment first (a virtual environment need not be on PATH)."""
+  folders = [sysconfig.get_path('scripts'), os.path.dirname(sys.executable),
+             os.environ.get('PATH', '')]
+  return shutil.which(name, path=os.pathsep.join(folders))
 
 
 def _flags_shown(help_text):
@@ -57,7 +72,7 @@ def test_help_of_every_command_lists_every_flag_it_takes(run_in_process):
 
 
 def test_installed_console_script_help(run_in_process, tmp_path):
-  executable = shutil.which('cifar10_train')
+  executable = installed_script('cifar10_train')
   assert executable, 'console script cifar10_train missing: pip install -e .'
   # The console shows the command's own lines only (TF_CPP_MIN_LOG_LEVEL
   # unset, as a user has it), run from a folder outside the checkout: the
@@ -80,7 +95,8 @@ def test_installed_console_script_help(run_in_process, tmp_path):
 # interpreter (this one has loaded TensorFlow long ago).
 _START_UP_PROGRAM = r'''
 import json, os, sys
-from cli_support import entry
+from tutorials_common import console
+console.quiet_tensorflow()
 keras_loaded = 'keras' in sys.modules
 variable_left = 'TF_USE_LEGACY_KERAS' in os.environ
 import tensorflow as tf
@@ -175,9 +191,48 @@ REAL_LINES = [
 
 @pytest.mark.parametrize('line', TENSORFLOW_NOTICES)
 def test_tensorflow_notices_are_kept_off_the_console(line):
-  assert entry.is_tensorflow_notice(line)
+  assert console.is_tensorflow_notice(line)
 
 
 @pytest.mark.parametrize('line', REAL_LINES)
 def test_real_warnings_and_the_commands_lines_stay(line):
-  assert not entry.is_tensorflow_notice(line)
+  assert not console.is_tensorflow_notice(line)
+
+
+# Imports every command module in sorted order after the one explicit call
+# that quiets TensorFlow, then runs an op in a session (where TensorFlow
+# looks for a GPU): what reaches fd 2 is what a user's console would show.
+_SORTED_IMPORTS_PROGRAM = r'''
+import importlib, json, os, sys
+from cli_support import launch
+from tutorials_common import console
+console.quiet_tensorflow()
+for name in sorted(launch.COMMANDS.values()):
+  importlib.import_module(name)
+import tensorflow.compat.v1 as tf
+with tf.Graph().as_default(), tf.Session() as session:
+  session.run(tf.constant(1) + 1)
+print(json.dumps(sorted(launch.COMMANDS.values())))
+'''
+
+
+@pytest.mark.parametrize('level', [None, '0'])
+def test_commands_import_in_any_order_and_the_console_stays_quiet(level):
+  env = dict(os.environ)
+  env.pop('TF_CPP_MIN_LOG_LEVEL', None)
+  if level is not None:
+    env['TF_CPP_MIN_LOG_LEVEL'] = level
+  result = subprocess.run([sys.executable, '-c', _SORTED_IMPORTS_PROGRAM],
+                          capture_output=True, text=True, timeout=180,
+                          env=env, cwd=suite_helpers.REPO_ROOT)
+  assert result.returncode == 0, result.stderr
+  assert len(json.loads(result.stdout.splitlines()[-1])) == len(
+      launch.COMMANDS)
+  notices = [line for line in result.stderr.splitlines()
+             if console.is_tensorflow_notice(line)]
+  if level is None:
+    assert not notices and 'deprecat' not in result.stderr.lower(), \
+        result.stderr
+  else:
+    # TF_CPP_MIN_LOG_LEVEL=0 asks for everything: the notices stay.
+    assert notices, result.stderr
