@@ -49,6 +49,39 @@ settings.register_profile(
 settings.load_profile('default')
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+  """With FUZZ_COUNT_FILE set (scripts/fuzz_long.py's chunks), counts the
+  examples a Hypothesis property passed and writes {"passed": N} there.
+
+  Each example calls the property's body (its `hypothesis.inner_test`, which
+  Hypothesis lets a plugin wrap); one that returns has passed. The runner
+  counts for itself because the statistics Hypothesis prints are worded
+  differently from one release to the next.
+  """
+  count_file = os.environ.get('FUZZ_COUNT_FILE')
+  handle = getattr(getattr(item, 'obj', None), 'hypothesis', None)
+  if not count_file or handle is None:
+    yield
+    return
+  passed = 0
+  body = handle.inner_test
+
+  def counted(*args, **kwargs):
+    nonlocal passed
+    result = body(*args, **kwargs)
+    passed += 1
+    return result
+
+  handle.inner_test = counted
+  try:
+    yield
+  finally:
+    handle.inner_test = body
+    with open(count_file, 'w') as f:
+      json.dump({'passed': passed}, f)
+
+
 def _to_json(value):
   if isinstance(value, pathlib.Path):
     return {'__path__': str(value)}
