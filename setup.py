@@ -32,12 +32,13 @@ setup(
         'ml_dtypes>=0.5.1,<0.7',
     ],
     extras_require={
-        # selenium drives Debian's chromium for the draw-a-digit page test;
+        # selenium drives Debian's chromium for the browser tests;
         # hypothesis generates the inputs of the fuzz tests; pytest-xdist runs
-        # the suite on every core (see the README's Tests section for the
-        # measured times).
+        # the suite on every core; packaging reads the lock. The versions the
+        # tests run with are locked in constraints.txt (the README's test
+        # command installs with -c constraints.txt).
         'test': ['pytest>=7', 'pytest-xdist>=3', 'selenium>=4.10',
-                 'hypothesis>=6.100', 'matplotlib>=3.5'],
+                 'hypothesis>=6.100', 'matplotlib>=3.5', 'packaging>=23'],
         # The pictures: mnist_predict/cifar10_predict --chart and
         # scripts/plot_curves.py. An extra, not a dependency: nothing else
         # draws, and matplotlib brings Pillow and its fonts with it.
