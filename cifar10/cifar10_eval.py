@@ -39,6 +39,7 @@ from cifar10 import cifar10_flags
 from cifar10 import cifar10_input
 from cli_support import entry
 from tutorials_common import checkpoints
+from tutorials_common.errors import UsageError
 
 FLAGS = flags.FLAGS
 
@@ -139,9 +140,10 @@ def eval_once(evaluator, summary_writer, checkpoint_path):
           (datetime.now(), checkpoint_path, type(e).__name__))
     return False
   print('%s: precision @ 1 = %.3f' % (datetime.now(), precision))
-  print('%s: evaluated %d examples in %.2f s (%.0f examples/sec)' %
-        (datetime.now(), evaluator.num_examples, evaluator.seconds,
-         evaluator.num_examples / evaluator.seconds))
+  print('%s: evaluated %d examples in %.2f s (%.0f examples/sec) of %s, '
+        'step %d' % (datetime.now(), evaluator.num_examples, evaluator.seconds,
+                     evaluator.num_examples / evaluator.seconds,
+                     os.path.basename(checkpoint_path), global_step))
   sys.stdout.flush()
   _write_precision(summary_writer, precision, global_step)
   return True
@@ -173,29 +175,43 @@ def watch(evaluator, summary_writer, checkpoint_dir, eval_interval_secs,
     time.sleep(poll_secs)
 
 
-def evaluate():
-  """Eval CIFAR-10: the latest checkpoint with --run_once, else each new one."""
+def no_checkpoint(checkpoint_dir):
+  """The UsageError of --run_once where checkpoint_dir has no checkpoint."""
+  if not os.path.isdir(checkpoint_dir):
+    where = '--checkpoint_dir=%s does not exist' % checkpoint_dir
+  else:
+    where = 'no checkpoint in %s' % checkpoint_dir
+  return UsageError(
+      'No checkpoint file found: %s. Pass the --train_dir of a training run '
+      '(python cifar10_train.py --train_dir=%s writes one there).'
+      % (where, checkpoint_dir))
+
+
+def evaluate(checkpoint=None):
+  """Eval CIFAR-10: checkpoint (--run_once), else each new one as it comes."""
   evaluator = Evaluator(FLAGS.eval_data, FLAGS.data_dir, FLAGS.batch_size,
                         FLAGS.num_examples, FLAGS.use_fp16, FLAGS.eval_flip,
                         FLAGS.precision)
   summary_writer = tf.summary.FileWriter(FLAGS.eval_dir, evaluator.graph)
-  if FLAGS.run_once:
-    latest = checkpoints.find_checkpoint(FLAGS.checkpoint_dir)
-    if not latest:
-      print('No checkpoint file found')
-      return 1
-    return 0 if eval_once(evaluator, summary_writer, latest) else 1
+  if checkpoint:
+    return 0 if eval_once(evaluator, summary_writer, checkpoint) else 1
   watch(evaluator, summary_writer, FLAGS.checkpoint_dir,
         FLAGS.eval_interval_secs)
 
 
 def main(argv=None):  # pylint: disable=unused-argument
+  checkpoint = None
+  if FLAGS.run_once:
+    # Before anything is downloaded or created: a mistaken folder is one line.
+    checkpoint = checkpoints.find_checkpoint(FLAGS.checkpoint_dir)
+    if not checkpoint:
+      raise no_checkpoint(FLAGS.checkpoint_dir)
   # The data first: a failed download leaves no empty --eval_dir.
   cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
   tf.gfile.MakeDirs(FLAGS.eval_dir)
   print('Precision @ 1 summaries go to %s; to watch them, run '
         '`tensorboard --logdir=%s`.' % (FLAGS.eval_dir, FLAGS.eval_dir))
-  return evaluate()
+  return evaluate(checkpoint)
 
 
 def run():

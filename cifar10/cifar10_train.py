@@ -5,10 +5,13 @@ or as the console script cifar10_train after `pip install -e .`):
 
   python cifar10_train.py --data_dir=/tmp/cifar10_data --train_dir=/tmp/cifar10_train
 
-and, beside it, `python cifar10_eval.py` and `tensorboard --logdir=/tmp`.
+and, beside it, `python cifar10_eval.py` and
+`tensorboard --logdir=/tmp/cifar10_train`.
 
-What to expect: the loss falls from about ln(10) and a log line every
---log_frequency steps reports it with the speed. With the tutorial's schedule
+What to expect: a log line every --log_frequency steps reports the loss and
+the speed. The loss starts well above ln(10), the cross entropy of a uniform
+guess, because it includes the weight decay of local3 and local4, and falls
+from there. With the tutorial's schedule
 (the default) the model reaches the tutorial's accuracy only after a long
 run; --schedule=fast gets there in far fewer epochs. --precision=
 mixed_bfloat16 computes in bfloat16 on CPUs with bfloat16 units. The README

@@ -4,9 +4,10 @@
 
 Takes a PNG, JPEG, GIF, BMP or WebP of any size, dark-on-light or
 light-on-dark, makes it look like an MNIST digit (cropped, 20x20, centred by
-mass in 28x28), prints the 10 probabilities and the predicted digit, and
-writes the prepared digit beside a bar chart of its probabilities to --chart
-(PNG or SVG; matplotlib: pip install -e '.[charts]'). A model trained
+mass in 28x28) and prints the 10 probabilities and the predicted digit.
+Given --chart=probabilities.png (or .svg), it also draws the prepared digit
+beside a bar chart of its probabilities there (with matplotlib: pip install
+-e '.[charts]'). A model trained
 with the tutorial's schedule reads clear hand-drawn digits (the README has
 its accuracy); most of a run is starting TensorFlow.
 """
@@ -35,9 +36,10 @@ def define_flags():
   flags.DEFINE_string('image', None, 'The picture to classify (a file path).')
   flags.DEFINE_string('checkpoint_dir', '/tmp/mnist_checkpoints',
                       'Folder with the trained checkpoints.')
-  flags.DEFINE_string('chart', 'probabilities.png',
-                      'Where to write the bar chart (PNG or SVG path; '
-                      'needs matplotlib). An empty value: no chart.')
+  flags.DEFINE_string('chart', '',
+                      'Also draw the digit and its probabilities into this '
+                      'PNG or SVG file (a path; needs matplotlib). Empty: no '
+                      'chart.')
   flags.mark_flag_as_required('image')
 
 

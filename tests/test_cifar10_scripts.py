@@ -101,8 +101,8 @@ def test_eval_restores_moving_averages_and_counts_each_example_once(
   assert cifar10_eval.eval_once(evaluator, _writer(tmp_path / 'eval'), path)
   out = capsys.readouterr().out
   assert PRECISION_LINE.findall(out) == ['%.3f' % (100 / 130.)]
-  assert re.search(r': evaluated 130 examples in [\d.]+ s \(\d+ examples/sec\)',
-                   out)
+  assert re.search(r': evaluated 130 examples in [\d.]+ s \(\d+ examples/sec\) '
+                   r'of model\.ckpt-42, step 42$', out, re.M)
   precision = _events(tmp_path / 'eval').Scalars('Precision @ 1')
   assert precision[0].step == 42
   assert precision[0].value == pytest.approx(100 / 130.)
@@ -273,8 +273,27 @@ def test_scripts_run_from_inside_cifar10(tmp_path):
                        cifar_fixtures.write_dataset(tmp_path / 'data', 2),
                        '--run_once', '--num_examples', '2'],
                       cwd=os.path.join(REPO_ROOT, 'cifar10'))
-  assert result.returncode == 1
-  assert result.stdout.strip().endswith('No checkpoint file found')
+  # The folder named is not there: one line, nothing downloaded or created.
+  assert result.returncode == 2, result.stderr
+  assert result.stderr == (
+      'cifar10_eval: error: No checkpoint file found: --checkpoint_dir=%s '
+      'does not exist. Pass the --train_dir of a training run (python '
+      'cifar10_train.py --train_dir=%s writes one there).\n'
+      % (tmp_path / 'none', tmp_path / 'none'))
+  assert result.stdout == '' and not (tmp_path / 'eval').exists()
+
+
+def test_eval_run_once_on_an_empty_folder_says_so_and_creates_nothing(
+    tmp_path, run_in_process):
+  (tmp_path / 'train').mkdir()
+  result = run_in_process('cifar10.cifar10_eval', [
+      '--checkpoint_dir', str(tmp_path / 'train'), '--run_once',
+      '--eval_dir', str(tmp_path / 'eval'), '--data_dir', str(tmp_path)])
+  assert result.returncode == 2
+  assert result.stderr.startswith('cifar10_eval: error: No checkpoint file '
+                                  'found: no checkpoint in %s.'
+                                  % (tmp_path / 'train'))
+  assert sorted(os.listdir(str(tmp_path))) == ['train']
 
 
 def test_eval_flip_scores_a_trained_model_like_plain_eval(cifar_trained):

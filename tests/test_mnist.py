@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import threading
 
 import numpy as np
@@ -354,3 +355,26 @@ def test_server_rejects_an_oversized_body(draw_server):
   response = connection.getresponse()
   assert response.status == 400
   assert 'too large' in json.loads(response.read())['error']
+
+
+def test_predict_prints_the_digit_with_the_core_install_only(
+    mnist_trained, tmp_path, monkeypatch, run_in_process):
+  """The default invocation (no --chart) needs nothing of the extras: with
+  matplotlib unimportable it prints the prediction and writes no file."""
+  _write_png(tmp_path / 'digit.png',
+             mnist_fixtures.synthetic_digit(1, np.random.RandomState(5)))
+  monkeypatch.setitem(sys.modules, 'matplotlib', None)  # import fails
+  monkeypatch.chdir(tmp_path)
+  result = run_in_process('mnist_cnn.mnist_predict', [
+      '--image', str(tmp_path / 'digit.png'),
+      '--checkpoint_dir', mnist_trained['checkpoint_dir']])
+  assert result.returncode == 0, result.stderr
+  assert re.search(r'^Prediction: \d$', result.stdout, re.M)
+  assert sorted(os.listdir(str(tmp_path))) == ['digit.png']
+  # Asked for a chart, it says in one line what to install.
+  result = run_in_process('mnist_cnn.mnist_predict', [
+      '--image', str(tmp_path / 'digit.png'), '--chart', 'chart.png',
+      '--checkpoint_dir', mnist_trained['checkpoint_dir']])
+  assert result.returncode == 2
+  assert result.stderr.startswith('mnist_predict: error: --chart needs '
+                                  'matplotlib')

@@ -3,6 +3,7 @@
 notebooks draw, and how every file a command writes is written."""
 import errno
 import os
+import stat
 import sys
 
 import numpy as np
@@ -98,3 +99,20 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial(
                                'on device.' % tmp_path)
   assert target.read_bytes() == b'old picture'
   assert os.listdir(tmp_path) == ['chart.png']
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o077, 0o002])
+def test_files_written_for_the_user_get_the_mode_of_the_users_umask(
+    tmp_path, umask):
+  """As a checkpoint or an export beside them: 0o666 less the umask (the
+  temporary file it is written under starts private)."""
+  saved = os.umask(umask)
+  try:
+    path = files.write_atomically(str(tmp_path / 'chart.png'), b'picture')
+    plain = tmp_path / 'plain'
+    plain.write_bytes(b'what open() makes')
+  finally:
+    os.umask(saved)
+  assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+  assert stat.S_IMODE(os.stat(path).st_mode) == stat.S_IMODE(
+      plain.stat().st_mode)

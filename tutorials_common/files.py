@@ -113,6 +113,21 @@ def write_failed(error):
       os.path.basename(path), os.path.dirname(path), reason))
 
 
+def _umask():
+  """The process's umask, read without changing it where Linux tells it
+  (os.umask can only be read by setting it, which other threads would see)."""
+  try:
+    with open('/proc/self/status') as status:
+      for line in status:
+        if line.startswith('Umask:'):
+          return int(line.split()[1], 8)
+  except (OSError, ValueError):
+    pass
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
 def write_atomically(path, data, durable=True):
   """Writes data (bytes or str) to path under a temporary name, then renames.
 
@@ -128,6 +143,9 @@ def write_atomically(path, data, durable=True):
   try:
     handle, partial = tempfile.mkstemp(
         prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=folder)
+    # mkstemp makes the file private; the user's file gets the mode any new
+    # file of theirs gets, as the checkpoints and exports beside it do.
+    os.fchmod(handle, 0o666 & ~_umask())
     with os.fdopen(handle, mode) as f:
       f.write(data)
       if durable:
