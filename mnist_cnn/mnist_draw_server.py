@@ -5,37 +5,49 @@
 then open http://127.0.0.1:8000/. After each stroke the page posts the
 drawing to /predict and shows the 10 probabilities as bars, the predicted
 digit, and the 32 first-layer feature maps before and after bias + ReLU.
-The server listens on 127.0.0.1 only and answers every request: a missing,
-negative or non-numeric Content-Length, a body that is not JSON, the wrong
-number of pixels, pixels outside 0-255 or a drawing too large get a 400 with
-a message; a body that does not arrive within READ_TIMEOUT seconds a 408;
-more than MAX_REQUESTS predictions at once (counted once a body has
-arrived), MAX_CONNECTIONS connections or MAX_BODY_BYTES_HELD bytes of bodies
-being received a 503; a failure in the model a
-500 with a one-line message. Ctrl-C lets the prediction in flight finish
-(a body still arriving gets a 503) before it closes the model.
+The server listens on 127.0.0.1, this machine only (--host), and answers only
+what is meant for it: a Host header that names another machine (what a page
+that rebinds its own name to 127.0.0.1 sends) or an Origin that is another
+site's gets a 403, and /predict takes only application/json (a form or
+text/plain post, which any page can send unasked, gets a 415). It answers
+every request: a missing, negative or non-numeric Content-Length, a body that
+is not JSON, the wrong number of pixels, pixels outside 0-255 or a drawing
+too large get a 400 with a message; a body that does not arrive within
+READ_TIMEOUT seconds a 408; more than MAX_REQUESTS predictions at once
+(counted once a body has arrived) a 503. Clients still sending share
+MAX_CONNECTIONS connections and MAX_BODY_BYTES_HELD bytes received; when
+either is full, the client that has been sending longest gives way (a 503),
+so no crowd of slow clients keeps a drawing out. A failure in the model gets
+a 500 with a one-line message; a client that hangs up is one log line at
+most. Ctrl-C lets the prediction in flight finish (a body still arriving gets
+a 503) before it closes the model.
 """
 import base64
+import collections
 import http.server
 import json
 import os
+import socket
 import sys
 import threading
 import time
 
-if __package__ in (None, ''):
-  # Run as a file: make the packages importable from the repo root.
+if __name__ == '__main__':
+  # Run as a file or with python -m: start as the console script does, with
+  # TensorFlow loaded quietly before the imports below (cli_support/launch.py).
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from cli_support import launch
+  sys.exit(launch.start('mnist_cnn.mnist_draw_server'))
 
-from cli_support import entry  # First: it quiets TensorFlow's start-up.
-from tutorials_common.errors import UsageError
-from tutorials_common.errors import one_line
 from absl import flags
 import numpy as np
 
+from cli_support import entry
 from mnist_cnn import images
-from tutorials_common import images as common_images
 from mnist_cnn import model as mnist_model
+from tutorials_common import images as common_images
+from tutorials_common.errors import UsageError
+from tutorials_common.errors import one_line
 
 FLAGS = flags.FLAGS
 
@@ -49,11 +61,20 @@ READ_TIMEOUT = 5.0
 # has arrived, so clients still sending (slow, or never finishing) cannot
 # keep the others out; more than this many at once are told to retry (503).
 MAX_REQUESTS = 8
-# Clients still sending are bounded on their own: open connections, and the
-# body bytes announced by the requests being received, all together. Past
-# either, a request is told to retry (503) at once.
+# Clients still sending (a request's headers or its body), and connections
+# idle between requests, are bounded on their own: open connections, and the
+# body bytes received so far (received, not announced: an announcement costs
+# a client nothing). When either is full, the client that has been sending
+# longest gives way to the newcomer (see Arrivals): a drawing arrives in
+# milliseconds, so clients that hold their share longer go first, and no
+# number of them keeps a drawing out.
 MAX_CONNECTIONS = 512
 MAX_BODY_BYTES_HELD = 64 * 1024 * 1024
+HOST = '127.0.0.1'  # this machine only
+# The names a request's Host header may give the server, besides --host's
+# value. A page on another site that rebinds its own name to 127.0.0.1 sends
+# that name, and is refused: it could otherwise read the answers.
+LOCAL_HOSTS = ('localhost', '127.0.0.1', '::1')
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Draw a digit</title>
@@ -192,6 +213,64 @@ def parse_drawing(body):
   return np.asarray(pixels, np.float32).reshape(height, width)
 
 
+def host_name(value):
+  """The host a Host header's value names: lower case, without the port or an
+  IPv6 address's brackets; None where the value is not HOST[:PORT]."""
+  value = value.strip().lower()
+  if value.startswith('['):  # an IPv6 address: [::1]:8000
+    name, bracket, port = value[1:].partition(']')
+    if not bracket or (port and not port.startswith(':')):
+      return None
+    port = port[1:]
+  else:
+    name, _, port = value.partition(':')
+  if not name or not (port == '' or (port.isascii() and port.isdigit())):
+    return None
+  return name
+
+
+def _shown(value):
+  """A header's value for a message: quoted, cut short, or 'none'."""
+  return 'none' if value is None else json.dumps(value[:60])
+
+
+def refusal(headers, allowed_hosts):
+  """Why a request with these headers is not answered (the 403's message),
+  or None where it is meant for this server.
+
+  The checks Jupyter Server makes: the Host must name this machine (with or
+  without a port), and an Origin, where the browser sends one, must be the
+  page's own, http:// and that same Host. A browser sets both from the
+  addresses it uses, so a page from another site cannot pass either; the
+  port is the one the browser used, which behind an ssh tunnel is not the
+  port the server listens on.
+  """
+  hosts = headers.get_all('Host') or []
+  if len(hosts) != 1 or host_name(hosts[0]) not in allowed_hosts:
+    names = ', '.join(sorted('[%s]' % name if ':' in name else name
+                             for name in allowed_hosts))
+    return ('Refused: the Host header must name this server (%s), and it is '
+            '%s.' % (names, _shown(', '.join(hosts) if hosts else None)))
+  origins = headers.get_all('Origin') or []
+  if origins and (len(origins) > 1 or origins[0].strip().lower() !=
+                  'http://' + hosts[0].strip().lower()):
+    return ('Refused: a page from another site (Origin %s) may not use this '
+            'server.' % _shown(', '.join(origins)))
+  return None
+
+
+def is_json(content_type):
+  """Whether a Content-Type header says application/json (any parameters)."""
+  return (content_type is not None and
+          content_type.split(';')[0].strip().lower() == 'application/json')
+
+
+TOO_MANY_DRAWINGS = ('The server is receiving too many drawings at once: try '
+                     'again in a moment.')
+TOO_MANY_CONNECTIONS = ('The server has too many open connections: try again '
+                        'in a moment.')
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
   """Serves the page and answers /predict with the model in self.server."""
 
@@ -199,8 +278,41 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # Every read and write on the connection gives up after the timeout.
     self.timeout = self.server.read_timeout
     super(Handler, self).setup()
+    self._logged = False  # whether the request has its log line
+
+  def handle(self):
+    try:
+      super(Handler, self).handle()
+    except ConnectionError as e:
+      # A client that hangs up (a reset, a broken pipe) is routine, not a
+      # fault of the server: a line at most, and no traceback.
+      if not self._logged:
+        self.log_message('the client hung up (%s)', type(e).__name__)
+
+  def handle_one_request(self):
+    self._logged = False
+    super(Handler, self).handle_one_request()
+
+  def parse_request(self):
+    """Reads the request's headers; answers (and returns False) one that
+    gave way while it arrived, or that is not meant for this server."""
+    if not super(Handler, self).parse_request():
+      return False
+    if self.server.arrivals.dropped(self.connection):
+      status, error = 503, TOO_MANY_CONNECTIONS
+    else:
+      status, error = 403, refusal(self.headers, self.server.allowed_hosts)
+    if error:
+      self.close_connection = True  # a body, if any, is left unread
+      self._json(status, {'error': error})
+      return False
+    return True
 
   def _reply(self, status, content_type, body):
+    # Back in the line before the client has its answer: a newcomer that
+    # follows at once finds this connection, about to close, at the front.
+    self.server.arrivals.waiting(self.connection,
+                                 closing=self.close_connection)
     self.send_response(status)
     self.send_header('Content-Type', content_type)
     self.send_header('Content-Length', str(len(body)))
@@ -227,15 +339,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
       self.close_connection = True  # the body, if any, is left unread
       self._json(400, {'error': str(e)})
       return
-    if not self.server.body_bytes.try_enter(length):
+    content_type = self.headers.get('Content-Type')
+    if not is_json(content_type):
+      # Only JSON: a form or text/plain post is what a page on another site
+      # may send without asking the server first.
       self.close_connection = True
-      self._json(503, {'error': 'The server is receiving too many drawings '
-                                'at once: try again in a moment.'})
+      self._json(415, {'error': 'Send the drawing as JSON, with Content-Type:'
+                                ' application/json (not %s).' %
+                                _shown(content_type)})
       return
-    try:
-      status, answer = self._answer(length)
-    finally:
-      self.server.body_bytes.leave(length)
+    if not self.server.arrivals.start_body(self.connection):
+      self.close_connection = True
+      self._json(503, {'error': TOO_MANY_DRAWINGS})
+      return
+    status, answer = self._answer(length)
     self._json(status, answer)
 
   def _answer(self, length):
@@ -249,6 +366,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             (self.server.read_timeout, length)}
     finally:
       self.connection.settimeout(self.server.read_timeout)
+      # Whole or not, the body is no longer arriving: its bytes no longer
+      # count, and from here on it cannot be made to give way.
+      arrived = self.server.arrivals.answering(self.connection)
+    if not arrived:  # it gave way to a newcomer while it arrived
+      self.close_connection = True
+      return 503, {'error': TOO_MANY_DRAWINGS}
     if len(body) < length:
       self.close_connection = True
       return 400, {'error': 'The body ended after %d of the %d bytes its '
@@ -266,8 +389,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
       self.server.requests.leave()
 
   def _read_body(self, length):
-    """The body's bytes (fewer if the client closed), or TimeoutError once
-    the read timeout has passed since the first byte was asked for."""
+    """The body's bytes (fewer if the client closed or gave way), or
+    TimeoutError once the read timeout has passed since the first byte was
+    asked for."""
     deadline = time.monotonic() + self.server.read_timeout
     chunks, received = [], 0
     while received < length:
@@ -276,7 +400,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raise TimeoutError()
       self.connection.settimeout(remaining)
       chunk = self.rfile.read1(min(1 << 16, length - received))
-      if not chunk:
+      if not chunk or not self.server.arrivals.take(self.connection,
+                                                    len(chunk)):
         break
       chunks.append(chunk)
       received += len(chunk)
@@ -303,11 +428,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         base64.b64encode(maps_png).decode()}
 
   def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+    self._logged = True
     sys.stderr.write('%s - %s\n' % (self.address_string(), format % args))
 
 
 class RequestLimit(object):
-  """Counts what is in use (requests, connections, bytes); at most `limit`."""
+  """Counts the requests being answered; at most `limit` at once."""
 
   def __init__(self, limit):
     self.limit = limit
@@ -315,16 +441,16 @@ class RequestLimit(object):
     self.closed = False
     self._lock = threading.Lock()
 
-  def try_enter(self, amount=1):
+  def try_enter(self):
     with self._lock:
-      if self.closed or self.active + amount > self.limit:
+      if self.closed or self.active >= self.limit:
         return False
-      self.active += amount
+      self.active += 1
       return True
 
-  def leave(self, amount=1):
+  def leave(self):
     with self._lock:
-      self.active -= amount
+      self.active -= 1
 
   def close(self, wait):
     """Lets nothing more in; waits up to `wait` seconds for all to leave."""
@@ -335,15 +461,148 @@ class RequestLimit(object):
       time.sleep(0.01)
 
 
+class _Client(object):
+  """One open connection, as Arrivals sees it."""
+  __slots__ = ('held', 'receiving', 'dropped')
+
+  def __init__(self):
+    self.held = 0           # bytes of its request's body received so far
+    self.receiving = False  # whether its request's body is arriving
+    self.dropped = False    # whether it gave way to a newcomer
+
+
+class Arrivals(object):
+  """The open connections, and those still sending, in a line, oldest first.
+
+  A connection joins the line at the back when it opens and again when its
+  request's body starts, and leaves it when its request is whole: it is then
+  being answered, which the prediction slots bound. Answered, it goes back:
+  to the back to wait for another request, or to the front, about to close.
+  In the line it holds a connection and the body bytes it has sent. When a
+  newcomer finds no room (a connection, or its bytes), the ones at the front,
+  which have waited or sent longest, are dropped: the count forgets them at
+  once, and their socket is shut for reading, so that the thread reading it
+  stops at once (with a 503, or a close where no request has arrived). A
+  connection out of the line makes room for none: past max_connections of
+  those, a newcomer is refused. Sockets are the keys; all under one lock.
+  """
+
+  def __init__(self, max_connections, max_body_bytes):
+    self.max_connections = max_connections
+    self.max_body_bytes = max_body_bytes
+    self.connections = 0  # open and not dropped
+    self.bodies = 0       # bodies arriving
+    self.body_bytes = 0   # their bytes received so far
+    self._clients = {}    # socket: _Client, for every open connection
+    self._line = collections.OrderedDict()  # socket: None, oldest first
+    self._lock = threading.Lock()
+
+  def connect(self, sock):
+    """Counts a new connection, dropping the oldest in line if there is no
+    room; False (nothing counted) if every connection is being answered."""
+    with self._lock:
+      if self.connections >= self.max_connections:
+        if not self._line:
+          return False
+        self._drop(next(iter(self._line)))
+      self.connections += 1
+      self._clients[sock] = _Client()
+      self._line[sock] = None
+      return True
+
+  def disconnect(self, sock):
+    """Forgets a connection whose thread is done, before its socket closes."""
+    with self._lock:
+      client = self._clients.pop(sock)
+      self._leave_line(sock, client)
+      if not client.dropped:
+        self.connections -= 1
+
+  def start_body(self, sock):
+    """Its request's body starts arriving: to the back of the line. False if
+    it has given way."""
+    with self._lock:
+      client = self._clients[sock]
+      if client.dropped:
+        return False
+      client.receiving = True
+      self.bodies += 1
+      self._line[sock] = None
+      self._line.move_to_end(sock)
+      return True
+
+  def take(self, sock, count):
+    """Counts count more body bytes received on the connection, dropping
+    the oldest in line that hold bytes until they fit; False if the
+    connection has given way (it was the oldest left, or dropped before)."""
+    with self._lock:
+      client = self._clients[sock]
+      if client.dropped:
+        return False
+      if self.body_bytes + count > self.max_body_bytes:
+        for other in list(self._line):
+          if other is sock:  # all older ones have made room: now its turn
+            self._drop(sock)
+            return False
+          if self._clients[other].held:
+            self._drop(other)
+            if self.body_bytes + count <= self.max_body_bytes:
+              break
+      client.held += count
+      self.body_bytes += count
+      return True
+
+  def answering(self, sock):
+    """Its request is whole (or over): out of the line, its body bytes no
+    longer counted. False if it gave way first."""
+    with self._lock:
+      client = self._clients[sock]
+      self._leave_line(sock, client)
+      return not client.dropped
+
+  def waiting(self, sock, closing=False):
+    """It waits for its next request, like a newcomer: to the back of the
+    line. Or it is about to close: to the front, so that a newcomer need
+    not wait for its thread to end to have its room."""
+    with self._lock:
+      if not self._clients[sock].dropped:
+        self._line[sock] = None
+        self._line.move_to_end(sock, last=not closing)
+
+  def dropped(self, sock):
+    """Whether the connection has given way to a newcomer."""
+    with self._lock:
+      return self._clients[sock].dropped
+
+  def _leave_line(self, sock, client):
+    self._line.pop(sock, None)
+    self.body_bytes -= client.held
+    client.held = 0
+    if client.receiving:
+      client.receiving = False
+      self.bodies -= 1
+
+  def _drop(self, sock):
+    client = self._clients[sock]
+    self._leave_line(sock, client)
+    client.dropped = True
+    self.connections -= 1
+    try:
+      # Its thread, blocked reading, wakes at once to an end of input; the
+      # bytes it holds go with it a moment later.
+      sock.shutdown(socket.SHUT_RD)
+    except OSError:
+      pass
+
+
 # What a connection past MAX_CONNECTIONS gets, written by the thread that
 # accepts connections: short enough for any socket's send buffer.
-_TOO_MANY_CONNECTIONS = json.dumps({
-    'error': 'The server has too many open connections: try again in a '
-             'moment.'}).encode()
+_TOO_MANY_CONNECTIONS_BODY = json.dumps(
+    {'error': TOO_MANY_CONNECTIONS}).encode()
 _TOO_MANY_CONNECTIONS_RESPONSE = (
     b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n'
     b'Content-Length: %d\r\nConnection: close\r\n\r\n' %
-    len(_TOO_MANY_CONNECTIONS) + _TOO_MANY_CONNECTIONS)
+    len(_TOO_MANY_CONNECTIONS_BODY) + _TOO_MANY_CONNECTIONS_BODY)
 
 
 class DrawServer(http.server.ThreadingHTTPServer):
@@ -355,14 +614,16 @@ class DrawServer(http.server.ThreadingHTTPServer):
 
   def __init__(self, address, read_timeout, max_requests, max_connections,
                max_body_bytes):
+    if ':' in address[0]:  # an IPv6 address, such as ::1
+      self.address_family = socket.AF_INET6
     self.read_timeout = read_timeout
     self.requests = RequestLimit(max_requests)
-    self.connections = RequestLimit(max_connections)
-    self.body_bytes = RequestLimit(max_body_bytes)
+    self.arrivals = Arrivals(max_connections, max_body_bytes)
+    self.allowed_hosts = frozenset(LOCAL_HOSTS + (address[0].lower(),))
     super(DrawServer, self).__init__(address, Handler)
 
   def process_request(self, request, client_address):
-    if not self.connections.try_enter():
+    if not self.arrivals.connect(request):
       try:
         request.settimeout(1.0)
         request.sendall(_TOO_MANY_CONNECTIONS_RESPONSE)
@@ -372,9 +633,20 @@ class DrawServer(http.server.ThreadingHTTPServer):
       return
     try:
       super(DrawServer, self).process_request(request, client_address)
-    except BaseException:  # No thread started: it will not leave.
-      self.connections.leave()
+    except BaseException:  # No thread started: it will not disconnect.
+      self.arrivals.disconnect(request)
       raise
+
+  def process_request_thread(self, request, client_address):
+    # ThreadingMixIn's, but for disconnect: it comes before the socket
+    # closes, so that Arrivals never shuts a socket closed (or reused).
+    try:
+      self.finish_request(request, client_address)
+    except Exception:  # pylint: disable=broad-except
+      self.handle_error(request, client_address)
+    finally:
+      self.arrivals.disconnect(request)
+      self.shutdown_request(request)
 
   def close(self):
     """Stops serving: no prediction is still inside TensorFlow when this
@@ -385,18 +657,17 @@ class DrawServer(http.server.ThreadingHTTPServer):
     self.requests.close(wait=10 * self.read_timeout)
     self.sess.close()
 
-  def process_request_thread(self, request, client_address):
-    try:
-      super(DrawServer, self).process_request_thread(request, client_address)
-    finally:
-      self.connections.leave()
+
+def url_host(host):
+  """host as a URL writes it: an IPv6 address in brackets."""
+  return '[%s]' % host if ':' in host else host
 
 
-def make_server(checkpoint_dir, port, read_timeout=READ_TIMEOUT,
+def make_server(checkpoint_dir, port, host=HOST, read_timeout=READ_TIMEOUT,
                 max_requests=MAX_REQUESTS, max_connections=MAX_CONNECTIONS,
                 max_body_bytes=MAX_BODY_BYTES_HELD):
-  """A server on 127.0.0.1:port (0 picks a free port) with the model loaded."""
-  server = DrawServer(('127.0.0.1', port), read_timeout, max_requests,
+  """A server on host:port (port 0 picks a free port) with the model loaded."""
+  server = DrawServer((host, port), read_timeout, max_requests,
                       max_connections, max_body_bytes)
   try:
     server.sess, server.model = mnist_model.restore(checkpoint_dir)
@@ -409,18 +680,27 @@ def make_server(checkpoint_dir, port, read_timeout=READ_TIMEOUT,
 def define_flags():
   flags.DEFINE_string('checkpoint_dir', '/tmp/mnist_checkpoints',
                       'Folder with the trained checkpoints.')
-  flags.DEFINE_integer('port', 8000, 'Port on 127.0.0.1 (0: any free port).',
+  flags.DEFINE_string('host', HOST,
+                      'Address to listen on (an IP address, such as ::1, or '
+                      'a name); requests must name it, or localhost, in '
+                      'their Host header. 127.0.0.1: this machine only.')
+  flags.register_validator('host', lambda value: bool(value.strip()),
+                           message='--host must name an address to listen on,'
+                           ' such as 127.0.0.1 (empty would be every one).')
+  flags.DEFINE_integer('port', 8000, 'Port on --host (0: any free port).',
                        lower_bound=0, upper_bound=65535)
 
 
 def main(argv=None):  # pylint: disable=unused-argument
+  host = FLAGS.host.strip()
   try:
-    server = make_server(FLAGS.checkpoint_dir, FLAGS.port)
+    server = make_server(FLAGS.checkpoint_dir, FLAGS.port, host)
   except OSError as e:
-    raise UsageError('cannot serve on 127.0.0.1:%d (%s): pick another '
-                     '--port.' % (FLAGS.port, e.strerror or e))
-  print('Serving the draw-a-digit page on http://127.0.0.1:%d/' %
-        server.server_address[1])
+    raise UsageError('cannot serve on %s:%d (%s): pick another --port or '
+                     '--host.' % (url_host(host), FLAGS.port,
+                                  e.strerror or e))
+  print('Serving the draw-a-digit page on http://%s:%d/' %
+        (url_host(host), server.server_address[1]))
   sys.stdout.flush()
   try:
     server.serve_forever()
@@ -433,6 +713,3 @@ def main(argv=None):  # pylint: disable=unused-argument
 def run():
   entry.run(main, define_flags)
 
-
-if __name__ == '__main__':
-  run()

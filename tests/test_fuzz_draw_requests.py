@@ -2,8 +2,12 @@
 
 Each property: the function returns the right result or raises the module's
 own error (BadRequest, ImageError) with a message; never another exception.
+The Host and Origin checks answer exactly the requests that name this
+machine and come from its own page.
 """
+import email.message
 import json
+import re
 
 from hypothesis import given, settings, strategies as st
 import numpy as np
@@ -40,6 +44,46 @@ def test_a_missing_content_length_is_a_bad_request():
     assert 'required' in str(e)
   else:
     raise AssertionError('a missing Content-Length was accepted')
+
+
+# What the Host check must answer: a local name, with or without a port.
+_LOCAL_HOST = re.compile(r'(localhost|127\.0\.0\.1|\[::1\])(:[0-9]*)?')
+_ALLOWED = frozenset(server.LOCAL_HOSTS)
+host_values = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r'\s*(localhost|LocalHost|127\.0\.0\.1|\[::1\]|::1|'
+                  r'\[::1|evil\.example|127\.0\.0\.2|localhost\.evil)'
+                  r'(:[0-9]{0,6}|:x|:80:80|@evil)?\s*', fullmatch=True))
+
+
+def _headers(**values):
+  message = email.message.Message()
+  for name, value in values.items():
+    if value is not None:
+      message[name] = value
+  return message
+
+
+@given(host_values)
+def test_only_a_host_naming_this_machine_is_answered(host):
+  refusal = server.refusal(_headers(Host=host), _ALLOWED)
+  named = bool(_LOCAL_HOST.fullmatch(host.strip().lower()))
+  assert (refusal is None) == named, (host, refusal)
+  assert refusal is None or 'Host header' in refusal
+
+
+@given(host_values, st.one_of(
+    st.none(), st.text(max_size=30),
+    st.sampled_from(['http://', 'https://', 'HTTP://', 'http://evil.']).map(
+        lambda scheme: ('scheme', scheme))))
+def test_an_origin_is_answered_only_from_the_page_itself(host, origin):
+  if isinstance(origin, tuple):  # a scheme, before the request's own Host
+    origin = origin[1] + host.strip()
+  refusal = server.refusal(_headers(Host=host, Origin=origin), _ALLOWED)
+  own = origin is None or origin.strip().lower() == 'http://' + (
+      host.strip().lower())
+  named = bool(_LOCAL_HOST.fullmatch(host.strip().lower()))
+  assert (refusal is None) == (named and own), (host, origin, refusal)
 
 
 json_values = st.recursive(
