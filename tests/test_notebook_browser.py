@@ -3,11 +3,15 @@ headless Chromium: run all cells, draw a stroke on the DrawDigit canvas with
 the mouse, and see the prediction and the bars.
 
 The server runs on 127.0.0.1 with a token of the test's, serving a copy of
-the notebook in a temp folder (so autosave never touches notebooks/), its
-kernel restoring the suite's trained MNIST checkpoint. Takes the screenshots
-the README shows; with SAVE_SCREENSHOTS=1 in the environment it writes them to
-docs/notebook_jupyterlab.png and docs/notebook_notebook7.png (not on every
-run, so that running the tests leaves the checkout as it was).
+the notebook in a temp folder, without the outputs and kernel name that
+JupyterLab may have saved into notebooks/ (notebook_files.clean_copy; its
+autosave never touches notebooks/ either). Its kernel starts as a user's
+(the editable install, TF_CPP_MIN_LOG_LEVEL unset) and restores the suite's
+trained MNIST checkpoint; no TensorFlow notice shows under a cell. Takes the
+screenshots the README shows; with SAVE_SCREENSHOTS=1 in the environment it
+writes them to docs/notebook_jupyterlab.png and docs/notebook_notebook7.png
+(not on every run, so that running the tests leaves the checkout as it
+was).
 Needs the notebook extra (skipped without it), selenium and Debian's
 chromium + chromedriver (as tests/test_mnist_page.py).
 """
@@ -31,13 +35,14 @@ import suite_helpers
 NOTEBOOK_EXTRA = "the notebook extra is not installed: pip install -e '.[notebook]'"
 suite_helpers.skip_unless_installed(
     ['jupyterlab', 'notebook', 'anywidget', 'ipywidgets', 'ipykernel',
-     'matplotlib'],
+     'matplotlib', 'nbformat'],
     NOTEBOOK_EXTRA)
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+import notebook_files  # noqa: E402
 from tutorials_common import checkpoints  # noqa: E402
 
 TOKEN = 'notebook-test-token'
@@ -191,7 +196,7 @@ def test_drawing_in_the_notebook_shows_prediction_and_bars(
     browser, mnist_trained, tmp_path, program, path, screenshot):
   root = str(tmp_path / 'served')
   os.makedirs(root)
-  shutil.copy(os.path.join(REPO_ROOT, 'notebooks', NAME), root)
+  notebook_files.clean_copy(NAME, root)
   home = str(tmp_path / 'home')
   # No "Would you like to get notified about official Jupyter news?" toast
   # (nor a request for the news) over the screenshot.
@@ -200,16 +205,15 @@ def test_drawing_in_the_notebook_shows_prediction_and_bars(
   with open(os.path.join(settings, 'notification.jupyterlab-settings'),
             'w') as f:
     f.write('{"fetchNews": "false", "checkForUpdates": false}')
-  env = dict(os.environ, HOME=home,
-             JUPYTERLAB_SETTINGS_DIR=os.path.join(home, 'settings'), JUPYTER_CONFIG_DIR=os.path.join(home, 'cfg'),
-             JUPYTER_RUNTIME_DIR=os.path.join(home, 'runtime'),
-             JUPYTERLAB_WORKSPACES_DIR=os.path.join(home, 'workspaces'),
-             PYTHONPATH=os.pathsep.join([REPO_ROOT,
-                                         os.environ.get('PYTHONPATH', '')]),
-             TF_CPP_MIN_LOG_LEVEL='2',
-             MNIST_DATA_DIR=mnist_trained['data_dir'],
-             MNIST_CHECKPOINT_DIR=mnist_trained['checkpoint_dir'],
-             MNIST_LOG_DIR=mnist_trained['log_dir'], MNIST_TRAIN_AGAIN='0')
+  env = notebook_files.user_environment(
+      HOME=home,
+      JUPYTERLAB_SETTINGS_DIR=os.path.join(home, 'settings'),
+      JUPYTER_CONFIG_DIR=os.path.join(home, 'cfg'),
+      JUPYTER_RUNTIME_DIR=os.path.join(home, 'runtime'),
+      JUPYTERLAB_WORKSPACES_DIR=os.path.join(home, 'workspaces'),
+      MNIST_DATA_DIR=mnist_trained['data_dir'],
+      MNIST_CHECKPOINT_DIR=mnist_trained['checkpoint_dir'],
+      MNIST_LOG_DIR=mnist_trained['log_dir'], MNIST_TRAIN_AGAIN='0')
   process, url = _start_server(program, root, env)
   try:
     browser.get(url + path % NAME + '?token=' + TOKEN)
@@ -253,6 +257,11 @@ def test_drawing_in_the_notebook_shows_prediction_and_bars(
     assert 'Restoring %s' % checkpoints.find_checkpoint(
         mnist_trained['checkpoint_dir']) in page
     assert re.search(r'Step 120: test accuracy [\d.]+', page)
+    # No TensorFlow notice under a cell.
+    shown = '\n'.join(o.text for o in browser.find_elements(
+        By.CSS_SELECTOR, '.jp-OutputArea-output'))
+    assert 'test accuracy' in shown  # The outputs are where it looks.
+    assert not notebook_files.TENSORFLOW_NOTICE.search(shown), shown[-2000:]
     widget = browser.find_element(By.CSS_SELECTOR, '.draw-digit')
     browser.execute_script('arguments[0].scrollIntoView({block: "start"})',
                            widget)

@@ -1,9 +1,11 @@
-"""Matplotlib pictures of predictions: each picture beside its probabilities.
+"""Matplotlib pictures of predictions (each picture beside its
+probabilities) and of the training loss.
 
 mnist_predict --chart, cifar10_predict --chart and the notebooks draw with
 these, so a chart from a command and one in a notebook look the same: the
 picture the network saw, then one bar per class named by the class, the most
-probable in orange, with the probability written beside each bar.
+probable in orange, with the probability written beside each bar. The
+CIFAR-10 notebook draws its loss curve with draw_loss.
 
 matplotlib is an extra, not a core dependency: only --chart and the
 notebooks draw, and training, evaluation, export and the draw server would
@@ -24,6 +26,8 @@ INSTALL_HINT = ("pip install matplotlib, or pip install -e '.[charts]' in "
 FORMATS = ('.png', '.svg')
 BEST_COLOUR = 'tab:orange'
 OTHER_COLOUR = 'tab:blue'
+# TensorBoard's default smoothing of a scalar curve.
+SMOOTHING = 0.6
 
 
 class MatplotlibMissing(UsageError):
@@ -107,6 +111,30 @@ def prediction_figure(rows, class_names, figure=None):
     draw_probabilities(bars_ax, probabilities, class_names)
   figure.tight_layout()
   return figure
+
+
+def smoothed(values, weight=SMOOTHING):
+  """values smoothed as TensorBoard smooths a curve (0 <= weight < 1): an
+  exponential moving average, divided by the share its start of 0 still
+  has, so that it starts at the first value. The tutorial's own
+  ExponentialMovingAverage of the loss starts at 0 and is not corrected: its
+  curve climbs at first while the loss falls."""
+  result = []
+  average = 0.0
+  for count, value in enumerate(values, 1):
+    average = weight * average + (1 - weight) * float(value)
+    result.append(average / (1 - weight ** count))
+  return result
+
+
+def draw_loss(ax, steps, losses, ylabel='loss', weight=SMOOTHING):
+  """The loss of each logged batch on ax, faint, and its smoothing."""
+  line, = ax.plot(steps, losses, alpha=0.3, label='batch loss')
+  ax.plot(steps, smoothed(losses, weight), color=line.get_color(),
+          label='batch loss, smoothed')
+  ax.set_xlabel('training step')
+  ax.set_ylabel(ylabel)
+  ax.legend(fontsize='small')
 
 
 def figure_bytes(figure, file_format='png', dpi=100):
