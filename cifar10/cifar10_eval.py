@@ -127,8 +127,10 @@ def eval_once(evaluator, summary_writer, checkpoint_path):
   """Evaluates one checkpoint, prints and records its precision @ 1.
 
   Returns False when the checkpoint vanished before it could be read (the
-  trainer keeps only its latest five and deletes older ones).
+  trainer keeps only its latest five and deletes older ones); raises a
+  CheckpointError for one whose weights are not finite.
   """
+  checkpoints.require_finite(checkpoint_path, what='evaluate it')
   try:
     precision, global_step = evaluator.evaluate(checkpoint_path)
   except (tf.errors.NotFoundError, tf.errors.DataLossError,
@@ -170,7 +172,13 @@ def watch(evaluator, summary_writer, checkpoint_dir, eval_interval_secs,
     due = time.time() - last_eval_time >= eval_interval_secs
     if latest and latest != last_evaluated and due:
       last_eval_time = time.time()
-      if eval_once(evaluator, summary_writer, latest):
+      try:
+        if eval_once(evaluator, summary_writer, latest):
+          last_evaluated = latest
+      except checkpoints.CheckpointError as e:
+        # A diverged run's checkpoint: said once; the next one may be good.
+        print('%s: %s' % (datetime.now(), e))
+        sys.stdout.flush()
         last_evaluated = latest
     time.sleep(poll_secs)
 
@@ -206,6 +214,7 @@ def main(argv=None):  # pylint: disable=unused-argument
     checkpoint = checkpoints.find_checkpoint(FLAGS.checkpoint_dir)
     if not checkpoint:
       raise no_checkpoint(FLAGS.checkpoint_dir)
+    checkpoints.require_finite(checkpoint, what='evaluate it')
   # The data first: a failed download leaves no empty --eval_dir.
   cifar10_input.maybe_download_and_extract(FLAGS.data_dir)
   tf.gfile.MakeDirs(FLAGS.eval_dir)

@@ -147,10 +147,9 @@ def train(data, run_dir):
       if stop.requested:
         # Ctrl-C or SIGTERM between two steps: keep the steps since the last
         # checkpoint.
-        with stop.saving():
-          saved = saver.save(sess, checkpoint_path, global_step=step)
-        interrupted = interrupts.Interrupted(
-            stop.signal_number, interrupts.resume_message(step, saved))
+        interrupted = interrupts.stopped_and_saved(
+            stop, lambda: (step, saver.save(sess, checkpoint_path,
+                                            global_step=step)))
     elapsed = time.time() - start
   train_writer.close()
   test_writer.close()

@@ -3,6 +3,7 @@ import errno
 import os
 import re
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from tutorials_common import files
@@ -76,6 +77,31 @@ def require_checkpoint(path, flag='--checkpoint_dir', how_to_train=None):
   raise CheckpointError(
       'no checkpoint in %s: train a model first%s, or point %s at the folder '
       'that holds its model.ckpt-* files.' % (path, train, flag))
+
+
+def non_finite_variables(checkpoint_path):
+  """The names of checkpoint_path's float variables that hold a NaN or an
+  infinity, sorted."""
+  reader = tf.train.load_checkpoint(checkpoint_path)
+  return sorted(name for name, dtype in
+                reader.get_variable_to_dtype_map().items()
+                if dtype.is_floating and
+                not np.all(np.isfinite(reader.get_tensor(name))))
+
+
+def require_finite(checkpoint_path, what='use it'):
+  """Raises a CheckpointError naming the variables of checkpoint_path that
+  are not finite (a model saved after it diverged), if any. what: the
+  command's verb phrase for the message ('resume from it')."""
+  bad = non_finite_variables(checkpoint_path)
+  if bad:
+    raise CheckpointError(
+        'Cannot %s: %s holds values that are not finite (NaN or infinity) in '
+        '%s, saved after the training diverged. Use an earlier checkpoint, '
+        'or train again with --fresh.' % (
+            what, checkpoint_path,
+            ', '.join(bad[:3]) + (' and %d more' % (len(bad) - 3)
+                                  if len(bad) > 3 else '')))
 
 
 # The reasons freeing space mends (the others: a folder to make writable).

@@ -72,30 +72,44 @@ def failed_write(error):
   return os.sep.join(parts), reason
 
 
-def remove_unfinished(folder):
-  """Removes what TensorFlow left half-written in folder (its temporary
-  files and folders); returns their names."""
+def unfinished_names(folder):
+  """The names of what TensorFlow left half-written in folder: its temporary
+  files, and its temporary folders of a checkpoint's 'part-*' shards (not a
+  user's folder that happens to end in '_temp')."""
   try:
     names = sorted(os.listdir(folder))
   except OSError:
     return []
-  removed = []
+  unfinished = []
   for name in names:
-    if _TEMPORARY_NAME.search(name):
-      path = os.path.join(folder, name)
-      if os.path.isdir(path) and not os.path.islink(path):
-        # Only TensorFlow's: a folder of a checkpoint's 'part-*' shards, not
-        # a user's folder that happens to end in '_temp'.
+    if not _TEMPORARY_NAME.search(name):
+      continue
+    path = os.path.join(folder, name)
+    if os.path.isdir(path) and not os.path.islink(path):
+      try:
         inside = os.listdir(path)
-        if not all(part.startswith('part-') for part in inside):
-          continue
-        shutil.rmtree(path, ignore_errors=True)
+      except OSError:
+        continue
+      if not all(part.startswith('part-') for part in inside):
+        continue
+    unfinished.append(name)
+  return unfinished
+
+
+def remove_unfinished(folder):
+  """Removes what TensorFlow left half-written in folder (unfinished_names);
+  returns their names."""
+  removed = []
+  for name in unfinished_names(folder):
+    path = os.path.join(folder, name)
+    try:
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
       else:
-        try:
-          os.remove(path)
-        except OSError:
-          continue
-      removed.append(name)
+        os.remove(path)
+    except OSError:
+      continue
+    removed.append(name)
   return removed
 
 

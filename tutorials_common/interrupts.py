@@ -11,9 +11,9 @@ without signals is unaffected.
       while not stop.requested:
         train_one_step()
       if stop.requested:
-        with stop.saving():
-          save_checkpoint()
-        raise interrupts.Interrupted(stop.signal_number, step, where)
+        raise interrupts.stopped_and_saved(stop, save_checkpoint)
+
+where save_checkpoint returns (step, checkpoint path).
 """
 import signal
 import threading
@@ -42,6 +42,15 @@ def resume_message(step, checkpoint_path):
             'command to resume.' % (step, checkpoint_path))
   return ('Interrupted at step %d; run the same command to resume from the '
           'last checkpoint.' % step)
+
+
+def stopped_and_saved(stop, save):
+  """What a loop raises once it stopped at stop's request: save() (which
+  returns (step, checkpoint path or None)) runs with further signals held,
+  and the Interrupted carries the line to print."""
+  with stop.saving():
+    step, path = save()
+  return Interrupted(stop.signal_number, resume_message(step, path))
 
 
 class StopRequests(object):
