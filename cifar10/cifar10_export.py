@@ -32,7 +32,8 @@ beside it, with dynamic-range (8-bit weight) quantisation.
 
 The export is written to a temporary folder beside --export_dir and renamed
 into place at the end, so a failed or interrupted run never leaves a
-half-written export. An existing --export_dir is refused unless --overwrite.
+half-written export. An existing --export_dir is refused unless --overwrite,
+which replaces only an earlier export (a folder of nothing else).
 """
 import os
 import sys
@@ -77,9 +78,10 @@ def define_flags():
                       'Folder to create for the SavedModel (path); it must '
                       'not exist yet, unless --overwrite.')
   flags.DEFINE_boolean('overwrite', False,
-                       'Replace an existing --export_dir (true/false); the '
-                       'old one is removed only once the new one is '
-                       'complete.')
+                       'Replace an earlier export in --export_dir '
+                       '(true/false); the old one is removed only once the '
+                       'new one is complete, and a folder holding anything '
+                       'else is never replaced.')
   flags.DEFINE_boolean('tflite', False,
                        'Also write %s, float32 weights, into --export_dir '
                        '(true/false).' % TFLITE_FILE)
@@ -209,18 +211,41 @@ def folder_bytes(folder):
              for root, _, names in os.walk(folder) for name in names)
 
 
+# What an export of this command holds: the SavedModel's files and folders
+# and the TensorFlow Lite models. --overwrite replaces only such a folder.
+EXPORT_NAMES = frozenset(['saved_model.pb', 'fingerprint.pb', 'variables',
+                          'assets', TFLITE_FILE, QUANTIZED_FILE])
+
+
+def check_export_dir(export_dir, overwrite=False):
+  """Raises a UsageError unless export_dir may be written: new, empty, or
+  (with overwrite) an earlier export of this command, nothing else in it."""
+  if not os.path.lexists(export_dir):
+    return
+  if not os.path.isdir(export_dir) or os.path.islink(export_dir):
+    raise UsageError('--export_dir %s exists and is not a folder; it is '
+                     'not replaced even with --overwrite.' % export_dir)
+  inside = sorted(os.listdir(export_dir))
+  if not inside:
+    return
+  if not overwrite:
+    raise UsageError('--export_dir %s already exists: pass --overwrite to '
+                     'replace it, or name a new folder.' % export_dir)
+  others = [name for name in inside if name not in EXPORT_NAMES]
+  if others or 'saved_model.pb' not in inside:
+    raise UsageError(
+        '--export_dir %s is not an export of cifar10_export (it holds %s): '
+        '--overwrite replaces only an earlier export; name a new folder.'
+        % (export_dir, ', '.join((others or inside)[:3]) +
+           (' ...' if len(others or inside) > 3 else '')))
+
+
 def export(checkpoint_path, export_dir, names, flip=False, tflite=False,
            quantize=False, overwrite=False):
   """Exports into export_dir atomically; returns (uses_averages, sizes), sizes
   a list of (what, bytes)."""
   export_dir = os.path.abspath(export_dir)
-  if os.path.lexists(export_dir):
-    if not overwrite:
-      raise UsageError('--export_dir %s already exists: pass --overwrite to '
-                       'replace it, or name a new folder.' % export_dir)
-    if not os.path.isdir(export_dir) or os.path.islink(export_dir):
-      raise UsageError('--export_dir %s exists and is not a folder; it is '
-                       'not replaced even with --overwrite.' % export_dir)
+  check_export_dir(export_dir, overwrite)
   with files.staged_folder(export_dir, 'the export') as new:
     graph_def, uses_averages = frozen_graph(checkpoint_path, flip)
     model = CifarModel(graph_def, names)
@@ -241,6 +266,7 @@ def main(argv):
   # of the TF1 freezing API would bury the command's own summary.
   tf.get_logger().setLevel('ERROR')
   logging.set_verbosity(logging.WARNING)
+  check_export_dir(os.path.abspath(FLAGS.export_dir), FLAGS.overwrite)
   names, _ = trained_model.class_names(FLAGS.data_dir)
   checkpoint_path = trained_model.require_checkpoint(FLAGS.checkpoint_dir)
   uses_averages, sizes = export(checkpoint_path, FLAGS.export_dir, names,

@@ -49,13 +49,12 @@ def define_flags():
 def export(checkpoint_dir, export_dir):
   """Exports the latest checkpoint of checkpoint_dir (or a checkpoint path)
   with cifar10_export into export_dir (new or empty); returns the checkpoint."""
-  checkpoint = trained_model.require_checkpoint(checkpoint_dir)
   if os.path.exists(export_dir) and os.listdir(export_dir):
     raise RetrainError("Export directory '%s' exists and is not empty." %
                        export_dir)
+  checkpoint = trained_model.require_checkpoint(checkpoint_dir)
   names, _ = trained_model.class_names(None)
-  cifar10_export.export(checkpoint, export_dir, names,
-                        overwrite=os.path.isdir(export_dir))
+  cifar10_export.export(checkpoint, export_dir, names)
   return checkpoint
 
 

@@ -147,12 +147,21 @@ class RetrainedModel(tf.Module):
     return {self.output_name: tf.nn.softmax(logits)}
 
 
+def check_export_dir(saved_model_dir, flag='--saved_model_dir'):
+  """Raises RetrainError unless saved_model_dir is new or an empty folder:
+  retrain checks it before it trains, so that no run's work is thrown away."""
+  if os.path.lexists(saved_model_dir) and not os.path.isdir(saved_model_dir):
+    raise RetrainError("%s '%s' exists and is not a folder; choose a new "
+                       "directory." % (flag, saved_model_dir))
+  if os.path.isdir(saved_model_dir) and os.listdir(saved_model_dir):
+    raise RetrainError("%s '%s' exists and is not empty; choose a new "
+                       "directory." % (flag, saved_model_dir))
+
+
 def export(extractor, weights, biases, saved_model_dir, labels,
            output_labels=None, output_name='final_result'):
   """Writes the SavedModel (and labels.txt inside it, plus output_labels)."""
-  if os.path.exists(saved_model_dir) and os.listdir(saved_model_dir):
-    raise RetrainError("--saved_model_dir '%s' exists and is not empty; "
-                       "choose a new directory." % saved_model_dir)
+  check_export_dir(saved_model_dir)
   model = RetrainedModel(extractor, weights, biases, output_name)
   # Written beside saved_model_dir and renamed once complete: a full disk
   # leaves no half model that label_image would try to load.

@@ -108,6 +108,10 @@ def main(argv):
   del argv  # Unused.
   if not FLAGS.image_dir:
     raise RetrainError('--image_dir is required.')
+  # Where the model goes is checked before the work that makes it.
+  final_layer.check_export_dir(FLAGS.saved_model_dir)
+  if FLAGS.output_graph:
+    final_layer.check_export_dir(FLAGS.output_graph, '--output_graph')
   image_lists = split.create_image_lists(
       FLAGS.image_dir, FLAGS.testing_percentage, FLAGS.validation_percentage)
   labels = list(image_lists)

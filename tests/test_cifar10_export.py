@@ -266,21 +266,47 @@ def test_overwrite_replaces_whole_and_raw_weights_are_used(tmp_path):
   export in only when it is complete, leaving no temporary folder."""
   checkpoint = cifar_fixtures.write_checkpoint(
       tmp_path / 'train', 3, raw_class=7, moving_averages=False)
-  (tmp_path / 'model').mkdir()
-  (tmp_path / 'model' / 'old.txt').write_text('old export')
+  # An earlier export: the SavedModel's files and folders only.
+  (tmp_path / 'model' / 'variables').mkdir(parents=True)
+  (tmp_path / 'model' / 'saved_model.pb').write_bytes(b'old export')
   with pytest.raises(UsageError):  # A failed export leaves the old one.
     cifar10_export.export(checkpoint + '-missing', str(tmp_path / 'model'),
                           NAMES, overwrite=True)
-  assert os.listdir(str(tmp_path / 'model')) == ['old.txt']
+  assert (tmp_path / 'model' / 'saved_model.pb').read_bytes() == b'old export'
   assert sorted(os.listdir(str(tmp_path))) == ['model', 'train']
   uses_averages, sizes = cifar10_export.export(
       checkpoint, str(tmp_path / 'model'), NAMES, overwrite=True)
   assert uses_averages is False
   assert [what for what, _ in sizes] == ['SavedModel']
   assert sorted(os.listdir(str(tmp_path))) == ['model', 'train']
-  assert 'old.txt' not in os.listdir(str(tmp_path / 'model'))
+  assert (tmp_path / 'model' / 'saved_model.pb').read_bytes() != b'old export'
   loaded = tf.saved_model.load(str(tmp_path / 'model'))
   out = loaded.signatures['predict_images'](
       images=tf.random.uniform([3, 32, 32, 3], 0, 255))
   assert out['classes'].numpy().tolist() == [7, 7, 7]
   assert out['class_names'].numpy().tolist() == [b'horse'] * 3
+
+
+@pytest.mark.parametrize('inside', [['thesis.txt'],
+                                    ['saved_model.pb', 'notes.txt'],
+                                    ['variables']])
+def test_overwrite_replaces_only_an_earlier_export(tmp_path, run_in_process,
+                                                   inside):
+  """--overwrite on a folder that is not an export (a user's files, or an
+  export with a file of theirs added) is one line, before any work, and
+  the folder is as it was."""
+  folder = tmp_path / 'model'
+  folder.mkdir()
+  for name in inside:
+    if name == 'variables':
+      (folder / name).mkdir()
+    else:
+      (folder / name).write_text('mine')
+  result = run_in_process('cifar10.cifar10_export', [
+      '--checkpoint_dir', str(tmp_path / 'no_training_here'),
+      '--export_dir', str(folder), '--overwrite'])
+  assert result.returncode == 2
+  assert result.stderr.startswith(
+      'cifar10_export: error: --export_dir %s is not an export of '
+      'cifar10_export (it holds ' % folder)
+  assert sorted(os.listdir(str(folder))) == sorted(inside)

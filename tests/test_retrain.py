@@ -270,6 +270,8 @@ def test_label_image_bad_inputs(retrained, tmp_path, run_in_process):
 
 @pytest.mark.parametrize('case,message', [
     ('no_dir', 'not found'),
+    # Refused before any bottleneck is computed or any step trained.
+    ('model_dir_taken', "--saved_model_dir '%s' exists and is not empty"),
     ('bad_module', 'neither a SavedModel directory nor a TF Hub URL'),
     ('single', 'Only one category'),
 ])
@@ -282,12 +284,20 @@ def test_retrain_bad_inputs_exit_cleanly(tmp_path, extractor_dir, case,
     module = tmp_path / 'no_such_module'
   elif case == 'single':
     write_folders(image_dir, colours={'only': (1, 0, 0)})
+  elif case == 'model_dir_taken':
+    write_folders(image_dir, per_class=20)
+    (tmp_path / 'm').mkdir()
+    (tmp_path / 'm' / 'mine.txt').write_text('an earlier model of mine')
+    message %= tmp_path / 'm'
   result = run_in_process('image_retraining.retrain', [
       str(a) for a in ('--image_dir', image_dir, '--tfhub_module', module,
                        '--bottleneck_dir', tmp_path / 'cache',
                        '--saved_model_dir', tmp_path / 'm')])
   assert result.returncode == 2
   assert message in result.stderr
+  if case == 'model_dir_taken':
+    assert not (tmp_path / 'cache').exists()  # No work was done.
+    assert os.listdir(str(tmp_path / 'm')) == ['mine.txt']
   assert 'retrain: error: ' in result.stderr
   assert 'Traceback' not in result.stderr
 
