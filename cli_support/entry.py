@@ -8,6 +8,7 @@ A command module has
 which cli_support.launch calls (the console script, `python cifar10_train.py`
 and `python -m cifar10.cifar10_train` alike), and tests may call in process.
 """
+import logging
 import os
 import signal
 import sys
@@ -99,6 +100,28 @@ def _parse_flags(argv, doc=None, arguments=''):
     raise
 
 
+class _NoWriterThreadErrors(logging.Filter):
+  """Drops TensorFlow's report of its event writer thread's failure: the
+  command says the same in its one line when it next writes or closes."""
+
+  def filter(self, record):
+    return not record.getMessage().startswith('EventFileWriter writer thread '
+                                              'error')
+
+
+def _quiet_failed_writes(previous_hook):
+  """threading.excepthook, less the tracebacks of threads that failed to
+  write a file for want of space or permission (TensorFlow's event writer):
+  the main thread meets the same failure and makes it one line."""
+
+  def hook(args):
+    if files.failed_write(args.exc_value) is None:
+      previous_hook(args)
+
+  hook.quiet_failed_writes = True
+  return hook
+
+
 def _guarded(main, graph_mode):
   def guarded_main(argv):
     try:
@@ -153,8 +176,13 @@ def run(main, define_flags, graph_mode=True, argv=None, arguments=''):
   # The commands print their own progress; TensorFlow's notices, INFO lines
   # (sessions, each checkpoint file) and deprecation notes would bury it.
   console.quiet_tensorflow()
+  tf_logger = tf.get_logger()
   # absl's handler prints TensorFlow's Python log lines already.
-  tf.get_logger().propagate = False
+  tf_logger.propagate = False
+  if not any(isinstance(f, _NoWriterThreadErrors) for f in tf_logger.filters):
+    tf_logger.addFilter(_NoWriterThreadErrors())
+  if not getattr(threading.excepthook, 'quiet_failed_writes', False):
+    threading.excepthook = _quiet_failed_writes(threading.excepthook)
   before = {name: FLAGS[name] for name in FLAGS}
   define_flags()
   # absl's --help lists the flags of the module named sys.argv[0].

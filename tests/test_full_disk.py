@@ -120,6 +120,25 @@ def test_cifar10_train_on_a_full_disk_keeps_its_last_checkpoint(
 
 
 @needs_mount
+def test_cifar10_eval_on_a_full_disk_is_one_line(tmp_path):
+  """TensorFlow's event writer fails in a thread of its own: no traceback
+  of it, nor its ERROR log line, only the command's line."""
+  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data',
+                                          records_per_file=20)
+  cifar_fixtures.write_checkpoint(tmp_path / 'train', 7)
+  with small_disk(tmp_path, '64k') as disk:
+    result = cifar_fixtures.run_script([
+        os.path.join('cifar10', 'cifar10_eval.py'), '--data_dir', data_dir,
+        '--checkpoint_dir', str(tmp_path / 'train'), '--eval_dir',
+        str(disk / 'eval'), '--run_once', '--num_examples', '20'])
+    assert result.returncode == 1
+    line = one_error_line(result, 'cifar10_eval')
+    assert re.match(r'cifar10_eval: error: cannot write '
+                    r'events\.out\.tfevents\.[\w.-]+ in %s: %s\.$'
+                    % (re.escape(str(disk / 'eval')), NO_SPACE), line), line
+
+
+@needs_mount
 def test_mnist_deep_on_a_full_disk_keeps_its_last_checkpoint(
     tmp_path, run_in_process):
   data_dir = mnist_fixtures.write_mnist(tmp_path / 'mnist', num_train=200,
