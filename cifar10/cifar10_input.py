@@ -69,11 +69,26 @@ class CifarDataError(UsageError):
 
 
 def check_data_dir(data_dir):
-  """CifarDataError when --data_dir is one level off: the batches folder
-  itself (use its parent), or a file."""
+  """CifarDataError when --data_dir cannot hold the data: one level off (the
+  batches folder itself: use its parent; a file), on a symlink loop or a
+  link to nothing, or holding something other than a folder (a loop, a
+  file) where the batches folder belongs."""
   path = os.path.abspath(data_dir)
-  if os.path.isdir(os.path.join(path, BATCHES_DIR)):
+  batches = os.path.join(path, BATCHES_DIR)
+  if os.path.isdir(batches):
     return
+  blocked = download.what_blocks(data_dir)
+  if blocked:
+    raise CifarDataError(
+        '--data_dir=%s cannot be used: %s %s. Remove or mend it, or point '
+        '--data_dir at another folder.' % ((data_dir,) + blocked))
+  if os.path.lexists(batches):
+    name, words = download.what_blocks(batches) or (
+        batches, 'is a file' if os.path.isfile(batches) else 'is not a folder')
+    raise CifarDataError(
+        '%s %s, where the folder of CIFAR-10 batches belongs: remove it and '
+        'run again to download the data afresh, or put the extracted %s/ '
+        'folder there.' % (name, words, BATCHES_DIR))
   if os.path.isfile(path):
     raise CifarDataError(
         '--data_dir=%s is a file; point --data_dir at the folder that holds '
@@ -109,6 +124,22 @@ def check_data_files(filenames):
   total = 0
   for filename in filenames:
     if not os.path.isfile(filename):
+      # Something other than the file where it belongs: a folder, a symlink
+      # loop, a link to nothing, or a FIFO or device a read would wait on.
+      blocked = download.what_blocks(filename)
+      if blocked is None and os.path.lexists(filename):
+        blocked = filename, ('is a folder' if os.path.isdir(filename) else
+                             'is not a regular file (a FIFO, a socket or a '
+                             'device)')
+      if blocked and blocked[0] == filename:
+        raise CifarDataError(
+            '%s %s, where the CIFAR-10 file belongs: remove it and put the '
+            'file there, or delete %s/ and let cifar10_train download it '
+            'again.' % (blocked + (BATCHES_DIR,)))
+      if blocked:
+        raise CifarDataError(
+            'Cannot read CIFAR-10 file %s: %s %s. Remove or mend it, or point '
+            '--data_dir at another folder.' % ((filename,) + blocked))
       folder = os.path.dirname(filename)
       hint = ('the folder is empty' if os.path.isdir(folder) and
               not os.listdir(folder) else 'the file does not exist')
@@ -176,7 +207,15 @@ def _safe_extract(archive_path, dest_dir):
 
 
 def _extract_checked(archive_path, dest_dir):
-  """Extracts into dest_dir, refusing links and members that leave it."""
+  """Extracts into dest_dir, refusing links and members that leave it.
+
+  What it writes are plain files and folders of the user who runs it,
+  whoever that is: the archive's owners are ignored (root would otherwise
+  give the files to whoever made the archive), and setuid, setgid, sticky
+  and group or other write bits are dropped. tarfile's 'data' filter does
+  that where Python has it (3.10.12 on); before, each member is made so
+  here.
+  """
   dest_root = os.path.realpath(dest_dir)
   # A damaged archive fails in tarfile (ReadError), gzip (EOFError when cut
   # short) or the file system (a member that is both a file and a folder).
@@ -194,7 +233,15 @@ def _extract_checked(archive_path, dest_dir):
           raise CifarDataError(
               'Refusing to extract %s: member %r would be written outside '
               '%s.' % (archive_path, member.name, dest_root))
-      tar.extractall(dest_root, members=members)
+      if hasattr(tarfile, 'data_filter'):
+        tar.extractall(dest_root, members=members, filter='data')
+      else:
+        for member in members:
+          member.mode = member.mode & 0o755 | (0o600 if member.isfile()
+                                               else 0o700)
+          member.uid, member.gid = os.getuid(), os.getgid()
+          member.uname = member.gname = ''  # So that uid and gid are used.
+        tar.extractall(dest_root, members=members)
   except OSError as e:
     if e.errno not in files.WRITE_ERRNOS:
       raise CifarDataError(
@@ -214,7 +261,8 @@ def maybe_download_and_extract(data_dir, url=DATA_URL, md5=DATA_MD5):
   Extracts only when the batches folder is missing, so an evaluation started
   beside a running trainer never rewrites files the trainer is reading. An
   archive already in data_dir (put there by hand when offline) is used as is.
-  A data_dir that is one level off is refused before anything is written
+  A data_dir that is one level off, or with a symlink loop (or another thing
+  than a folder) in the way, is refused before anything is written
   (check_data_dir), and one made for a download that failed is removed.
   The archive is extracted into a temporary folder beside the batches folder
   and renamed, so an extraction cut short leaves no half batches folder.

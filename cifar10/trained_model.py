@@ -6,7 +6,9 @@ What cifar10_predict.py and cifar10_export.py share:
   tutorials_common.images decodes) into float32 [N, 32, 32, 3] pixels 0-255,
   the size of a CIFAR-10 image, with the network's one resize rule
   (`tutorials_common.images.resize_for_cifar10`). cifar10_predict uses it in
-  its graph, cifar10_export inside the SavedModel's `serving_default`.
+  its graph, cifar10_export inside the SavedModel's `serving_default`; a
+  picture of more than tutorials_common.images.MAX_PIXELS pixels fails its
+  assertion there, from the header, before it is decoded.
 * `probabilities` is the evaluation preprocessing of cifar10_eval.py
   (`cifar10_input.eval_images`: central 24x24 crop and standardisation) and
   `cifar10.class_probabilities`, on such pixels; `features` gives the

@@ -112,9 +112,10 @@ def _static_size(module):
 
 def decode_image_file(path):
   """Reads an image file (any format tutorials_common.images decodes) into
-  float32 [H, W, 3] in [0, 1].
+  float32 [H, W, 3] in [0, 1], upright as its EXIF orientation says.
 
-  Raises RetrainError on an unreadable image.
+  Raises RetrainError on an unreadable image, or one of more than
+  tutorials_common.images.MAX_PIXELS pixels (found before decoding it).
   """
   try:
     pixels = images.read_image_file(path)

@@ -24,7 +24,8 @@ def _run(build):
 
 def decode_image_file(path):
   """Grey levels (float 0-255, HxW) of an image file (any format
-  tutorials_common.images decodes), or ImageError naming it."""
+  tutorials_common.images decodes, upright, up to its MAX_PIXELS), or
+  ImageError naming it."""
   return images.to_grey(images.read_image_file(path))
 
 

@@ -5,12 +5,14 @@ import http.server
 import io
 import os
 import socket
+import stat
 import tarfile
 import threading
 
 import pytest
 
 from cifar10 import cifar10_input
+from tutorials_common import download
 
 
 def _archive_bytes(members):
@@ -173,3 +175,131 @@ def test_an_extraction_that_fails_leaves_no_half_folder(tmp_path, monkeypatch):
   monkeypatch.undo()
   cifar10_input.maybe_download_and_extract(str(data_dir), md5=GOOD_MD5)
   assert (data_dir / 'cifar-10-batches-bin' / 'batches.meta.txt').exists()
+
+
+def _owned_archive(uname):
+  """A CIFAR-10 archive whose folder and files carry another owner and the
+  setuid, setgid and sticky bits (with group and other write)."""
+  buffer = io.BytesIO()
+  with tarfile.open(fileobj=buffer, mode='w:gz') as tar:
+    for name, data, mode in [('cifar-10-batches-bin', None, 0o7777),
+                             ('cifar-10-batches-bin/data_batch_1.bin',
+                              b'\x01' * 3073, 0o6777),
+                             ('cifar-10-batches-bin/batches.meta.txt',
+                              b'airplane\n', 0o4644)]:
+      info = tarfile.TarInfo(name)
+      info.mode, info.uid, info.gid = mode, 4321, 4321
+      info.uname, info.gname = uname, uname
+      if data is None:
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+      else:
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+  return buffer.getvalue()
+
+
+@pytest.mark.parametrize('python', ['with the data filter', 'without'])
+@pytest.mark.parametrize('uname', ['daemon', 'no-such-user'])
+def test_extraction_writes_plain_files_of_whoever_runs_it(tmp_path, monkeypatch,
+                                                          python, uname):
+  # Run as root (as the tests here are), tarfile would give the files to the
+  # archive's owner, by name or by number, with their setuid bits.
+  if python == 'without':  # Python before 3.10.12: no tarfile.data_filter.
+    monkeypatch.delattr(tarfile, 'data_filter')
+  archive = _owned_archive(uname)
+  data_dir = tmp_path / 'data'
+  data_dir.mkdir()
+  (data_dir / 'cifar-10-binary.tar.gz').write_bytes(archive)
+  umask = os.umask(0o022)  # What a folder made by the user then looks like.
+  try:
+    batches = cifar10_input.maybe_download_and_extract(
+        str(data_dir), md5=hashlib.md5(archive).hexdigest())
+  finally:
+    os.umask(umask)
+  assert (data_dir / 'cifar-10-batches-bin' / 'data_batch_1.bin').read_bytes() \
+      == b'\x01' * 3073
+  for path in [batches] + [os.path.join(batches, name)
+                           for name in os.listdir(batches)]:
+    status = os.lstat(path)
+    assert stat.S_ISDIR(status.st_mode) or stat.S_ISREG(status.st_mode)
+    assert (status.st_uid, status.st_gid) == (os.getuid(), os.getgid()), path
+    assert not status.st_mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX)
+    assert not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH), oct(
+        status.st_mode)
+    assert status.st_mode & stat.S_IRUSR
+
+
+def test_a_symlink_loop_as_data_dir_is_named_as_one(tmp_path, run_in_process):
+  # It was 'Cannot write the download ...: File exists.'
+  loop = tmp_path / 'data'
+  os.symlink('data', str(loop))
+  url = 'http://127.0.0.1:%d/cifar-10-binary.tar.gz' % _closed_port()
+  expected = (
+      '--data_dir=%s cannot be used: %s is a symlink loop (a link that leads '
+      'back to itself, directly or through other links). Remove or mend it, '
+      'or point --data_dir at another folder.' % (loop, loop))
+  for read in (lambda: cifar10_input.maybe_download_and_extract(str(loop),
+                                                                url=url),
+               lambda: cifar10_input.data_files(str(loop))):
+    with pytest.raises(cifar10_input.CifarDataError) as raised:
+      read()
+    assert str(raised.value) == expected
+  # What cifar10_train says: that line, nothing more.
+  result = run_in_process('cifar10.cifar10_train', [
+      '--data_dir', str(loop), '--train_dir', str(tmp_path / 'train')])
+  assert result.returncode == 2
+  assert result.stderr.splitlines()[-1] == 'cifar10_train: error: ' + expected
+  assert 'Traceback' not in result.stderr
+
+
+def test_a_link_to_nothing_as_data_dir_says_where_it_leads(tmp_path):
+  # It was 'Cannot write the download ...: File exists.'
+  link = tmp_path / 'data'
+  os.symlink(str(tmp_path / 'moved'), str(link))
+  url = 'http://127.0.0.1:%d/cifar-10-binary.tar.gz' % _closed_port()
+  with pytest.raises(cifar10_input.CifarDataError) as raised:
+    cifar10_input.maybe_download_and_extract(str(link), url=url)
+  assert str(raised.value).startswith(
+      '--data_dir=%s cannot be used: %s is a link to %s, which does not '
+      'exist.' % (link, link, tmp_path / 'moved'))
+
+
+@pytest.mark.parametrize('thing', ['a link to itself', 'a file'])
+def test_what_is_where_the_batches_folder_belongs_is_named(tmp_path, thing):
+  # A link to itself was 'Could not download'; a file, 'Archive ... did not
+  # contain cifar-10-batches-bin/' once the download had come.
+  data_dir = tmp_path / 'data'
+  data_dir.mkdir()
+  batches = data_dir / 'cifar-10-batches-bin'
+  if thing == 'a file':
+    batches.write_bytes(b'')
+    words = 'is a file'
+  else:
+    os.symlink('cifar-10-batches-bin', str(batches))
+    words = ('is a symlink loop (a link that leads back to itself, directly '
+             'or through other links)')
+  url = 'http://127.0.0.1:%d/cifar-10-binary.tar.gz' % _closed_port()
+  expected = (
+      '%s %s, where the folder of CIFAR-10 batches belongs: remove it and run '
+      'again to download the data afresh, or put the extracted '
+      'cifar-10-batches-bin/ folder there.' % (batches, words))
+  for read in (lambda: cifar10_input.maybe_download_and_extract(
+      str(data_dir), url=url), lambda: cifar10_input.data_files(str(data_dir))):
+    with pytest.raises(cifar10_input.CifarDataError) as raised:
+      read()
+    assert str(raised.value) == expected
+  assert os.listdir(str(data_dir)) == ['cifar-10-batches-bin']
+
+
+def test_a_download_into_a_folder_behind_a_loop_names_the_loop(tmp_path):
+  # MNIST's downloads go through the same helper.
+  loop = tmp_path / 'loop'
+  os.symlink('loop', str(loop))
+  with pytest.raises(download.DownloadError) as raised:
+    download.download('http://127.0.0.1:%d/t10k-labels-idx1-ubyte.gz' %
+                      _closed_port(), str(loop / 'mnist' / 'labels.gz'))
+  assert str(raised.value) == (
+      'Cannot write the download labels.gz into %s: %s is a symlink loop (a '
+      'link that leads back to itself, directly or through other links).'
+      % (loop / 'mnist', loop))

@@ -152,6 +152,55 @@ def test_check_data_files_names_the_bad_file(tmp_path, damage, message):
   assert bad in str(error.value)
 
 
+WHAT_IS_THERE = {
+    'folder': 'is a folder, where the CIFAR-10 file belongs: remove it and '
+              'put the file there, or delete cifar-10-batches-bin/ and let '
+              'cifar10_train download it again.',
+    'symlink loop': 'is a symlink loop (a link that leads back to itself, '
+                    'directly or through other links), where the CIFAR-10 '
+                    'file belongs',
+    'link to nothing': 'is a link to %(missing)s, which does not exist, '
+                       'where the CIFAR-10 file belongs',
+    'fifo': 'is not a regular file (a FIFO, a socket or a device), where the '
+            'CIFAR-10 file belongs',
+}
+
+
+@pytest.mark.parametrize('thing', sorted(WHAT_IS_THERE))
+def test_check_data_files_names_what_is_where_a_file_belongs(tmp_path, thing):
+  # Each was 'the file does not exist', and a FIFO would have been waited on.
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=4)
+  bad = os.path.join(data_dir, 'cifar-10-batches-bin', 'data_batch_4.bin')
+  os.remove(bad)
+  missing = str(tmp_path / 'gone.bin')
+  if thing == 'folder':
+    os.mkdir(bad)
+  elif thing == 'symlink loop':
+    os.symlink('data_batch_4.bin', bad)
+  elif thing == 'link to nothing':
+    os.symlink(missing, bad)
+  else:
+    os.mkfifo(bad)
+  with pytest.raises(cifar10_input.CifarDataError) as error:
+    cifar10_input.check_data_files(cifar10_input.data_files(data_dir))
+  message = str(error.value)
+  assert message.startswith('%s %s' % (bad, WHAT_IS_THERE[thing] % {
+      'missing': missing}))
+  assert '\n' not in message
+
+
+def test_check_data_files_names_a_loop_on_the_way_to_a_file(tmp_path):
+  loop = tmp_path / 'loop'
+  os.symlink('loop', str(loop))
+  with pytest.raises(cifar10_input.CifarDataError) as error:
+    cifar10_input.check_data_files([str(loop / 'data_batch_1.bin')])
+  assert str(error.value) == (
+      'Cannot read CIFAR-10 file %s: %s is a symlink loop (a link that leads '
+      'back to itself, directly or through other links). Remove or mend it, '
+      'or point --data_dir at another folder.' % (loop / 'data_batch_1.bin',
+                                                  loop))
+
+
 def test_the_fixtures_write_the_folder_the_reader_reads(tmp_path):
   # cifar_fixtures restates the folder's name to stay free of TensorFlow.
   assert cifar_fixtures.BATCHES_DIR == cifar10_input.BATCHES_DIR

@@ -1,6 +1,8 @@
 """The one download helper of the data sets (CIFAR-10 and MNIST)."""
+import errno
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 
@@ -21,6 +23,40 @@ def file_md5(path):
     for chunk in iter(lambda: f.read(1 << 20), b''):
       digest.update(chunk)
   return digest.hexdigest()
+
+
+SYMLINK_LOOP = ('a symlink loop (a link that leads back to itself, directly '
+                'or through other links)')
+
+
+def what_blocks(path, folder=False):
+  """(name, words) for the first name on path, from the root down, that
+  keeps it from being reached: a symlink loop, a link to a place that does
+  not exist, or something other than a folder where a folder belongs (every
+  name but the last; the last too with folder=True). None when nothing does:
+  path is then missing, or there (as a file or a folder).
+
+  The words follow the name: '/data/x is a symlink loop ...'.
+  """
+  parts = os.path.abspath(path).split(os.sep)
+  for i in range(2, len(parts) + 1):
+    name = os.sep.join(parts[:i])
+    try:
+      mode = os.stat(name).st_mode
+    except OSError as e:
+      if e.errno == errno.ELOOP:
+        return name, 'is ' + SYMLINK_LOOP
+      if os.path.islink(name):
+        try:
+          target = os.readlink(name)
+        except OSError:  # Gone meanwhile.
+          return None
+        return name, 'is a link to %s, which does not exist' % target
+      return None  # Missing from here on (or not ours to look into).
+    if not stat.S_ISDIR(mode) and (i < len(parts) or folder):
+      kind = 'a file' if stat.S_ISREG(mode) else 'not a folder'
+      return name, 'is %s, where a folder belongs' % kind
+  return None
 
 
 def make_folders(folder):
@@ -64,8 +100,10 @@ def download(url, path, md5=None, md5_of=file_md5, offline_hint='',
                                        suffix='.part', dir=folder)
   except OSError as e:
     remove_empty(created)
+    blocked = what_blocks(folder, folder=True)
+    reason = ('%s %s' % blocked if blocked else e.strerror or e)
     raise error('Cannot write the download %s into %s: %s.' %
-                (filename, folder, e.strerror or e)) from None
+                (filename, folder, reason)) from None
   os.close(handle)
 
   def _progress(count, block_size, total_size):
