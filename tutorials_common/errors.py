@@ -28,6 +28,8 @@ _GRAPH_NOISE = re.compile(r"^(Graph execution error:|Detected at node|File \"|"
                           r"Node: '|\[\[|Traceback)")
 _FUNCTION_NODE = re.compile(r'^\{\{[^}]*\}\}\s*')
 _OP_TAIL = re.compile(r'\s*\[Op:[^\]]*\].*$')
+# tf.debugging.Assert's message: 'assertion failed: [reason] [data ...]'.
+_ASSERTION = re.compile(r'^assertion failed: \[(.+?)\](\s*\[.*)?$')
 
 
 def one_line(error):
@@ -45,4 +47,6 @@ def one_line(error):
   if not lines:
     return type(error).__name__
   # A graph-mode error puts its reason after the traceback.
-  return lines[-1] if graph_error else lines[0]
+  line = lines[-1] if graph_error else lines[0]
+  assertion = _ASSERTION.match(line)
+  return assertion.group(1) if assertion else line
