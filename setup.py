@@ -14,8 +14,9 @@ setup(
                  'image retraining, running on TensorFlow 2.x (tf.compat.v1).'),
     # TensorFlow 2.21's own requirement.
     python_requires='>=3.10',
-    packages=find_packages(include=['cifar10', 'mnist_cnn', 'image_retraining',
-                                    'cli_support', 'tutorials_common']),
+    packages=find_packages(include=['cifar10', 'cifar10.*', 'mnist_cnn',
+                                    'image_retraining', 'cli_support',
+                                    'tutorials_common']),
     install_requires=[
         # 2.16 is the first release whose tf.compat.v1 queue runners and
         # estimator-free MonitoredTrainingSession we test; 2.21 is what CI runs.
@@ -56,9 +57,9 @@ setup(
                      'nbclient>=0.7', 'nbformat>=5.7'],
     },
     # The DrawDigit widget's browser side, read from beside canvas.py, and
-    # the fused kernels' sources, compiled on first use (lrn_kernel.py).
+    # the fused kernels' sources, compiled on first use (kernels/build.py).
     package_data={'mnist_cnn': ['canvas.js', 'canvas.css'],
-                  'cifar10': ['lrn_kernel.cc', 'distort_kernel.cc']},
+                  'cifar10.kernels': ['lrn_kernel.cc', 'distort_kernel.cc']},
     entry_points={
         'console_scripts': [
             'cifar10_train=cli_support.launch:cifar10_train',

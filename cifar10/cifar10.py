@@ -13,36 +13,41 @@ Summary of available functions:
  loss = loss(predictions, labels)
 
  # Create a graph to run one step of training with respect to the loss.
- train_op = train(loss, global_step, batch_size)
+ train_op = train(loss, global_step)
 
 The network: conv1 -> pool1 -> norm1 -> conv2 -> norm2 -> pool2 -> local3 ->
 local4 -> softmax_linear, a small network of about a million parameters
-(tests/test_cifar10_model.py counts them; the README, Speed, has its cost).
-The LRN lives in lrn.py, the training schedules in schedules.py and the
-arithmetic of --precision in precision.py; the commands' flags in
-cifar10_flags.py and the trainers' loop in training.py.
+(tests/test_cifar10_model.py counts them). The LRN is kernels.lrn (the fused
+CPU kernel or TensorFlow's ops behind one function), the training schedules
+are in schedules.py and the arithmetic of --precision in precision.py; the
+commands' flags are in cifar10_flags.py and the trainers' loop in
+training.py.
 """
+import collections
+import os
 import re
 
-import tensorflow.compat.v1 as tf
+if __name__ == 'cifar10':
+  # Imported as `import cifar10` from inside this folder, as the tutorial's
+  # users did: this module then stands where the package would, so it makes
+  # the folder's other modules its submodules, and `from cifar10 import
+  # cifar10_input` below finds them as it does through the package.
+  __path__ = [os.path.dirname(os.path.abspath(__file__))]
 
-from cifar10 import cifar10_input
-from cifar10 import lrn as lrn_lib
-from cifar10 import precision as precision_lib
-from cifar10 import schedules
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+from cifar10 import cifar10_input  # noqa: E402
+from cifar10 import kernels  # noqa: E402
+from cifar10 import precision as precision_lib  # noqa: E402
+from cifar10 import schedules  # noqa: E402
 
 # Global constants describing the CIFAR-10 data set.
 IMAGE_SIZE = cifar10_input.IMAGE_SIZE
 NUM_CLASSES = cifar10_input.NUM_CLASSES
-NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
-NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
 
-# Constants describing the training process: the tutorial's schedule, which
-# schedules.py builds beside the faster one.
+# The decay of the moving averages of the weights that evaluation restores
+# (the tutorial's schedule; schedules.py holds the others).
 MOVING_AVERAGE_DECAY = schedules.MOVING_AVERAGE_DECAY
-NUM_EPOCHS_PER_DECAY = schedules.NUM_EPOCHS_PER_DECAY
-LEARNING_RATE_DECAY_FACTOR = schedules.LEARNING_RATE_DECAY_FACTOR
-INITIAL_LEARNING_RATE = schedules.INITIAL_LEARNING_RATE
 
 DEFAULT_BATCH_SIZE = schedules.TUTORIAL_BATCH_SIZE
 DEFAULT_DATA_DIR = '/tmp/cifar10_data'
@@ -53,13 +58,10 @@ DEFAULT_DATA_DIR = '/tmp/cifar10_data'
 TOWER_NAME = 'tower'
 
 # Images of a (shuffled) batch whose activations each layer's histogram
-# summary bins. TensorFlow's histogram op bins one value at a time: over all
-# 128 images, conv1's 4.7 million activations took ~190 ms of every summary
-# step, about 7% of a bfloat16 run's time at the default of one summary per
-# 100 steps (README, Speed). A sixteen-image sample draws the same distribution.
+# summary bins: TensorFlow's histogram op bins one value at a time, and over
+# a whole batch conv1's histogram alone took a large part of each summary
+# step. A sample of sixteen images draws the same distribution.
 ACTIVATION_HISTOGRAM_IMAGES = 16
-
-_as = precision_lib.cast
 
 
 def _scalar_summary(tag, value):
@@ -89,20 +91,24 @@ def _activation_summary(x):
   # Remove 'tower_[0-9]/' from the name in case this is a multi-GPU training
   # session. This helps the clarity of presentation on tensorboard.
   tensor_name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', x.op.name)
-  x = _as(x, tf.float32)  # Summaries of low-precision activations too.
+  x = tf.cast(x, tf.float32)  # Summaries of low-precision activations too.
   _histogram_summary(tensor_name + '/activations',
                      x[:ACTIVATION_HISTOGRAM_IMAGES])
   _scalar_summary(tensor_name + '/sparsity', tf.nn.zero_fraction(x))
 
 
-def _variable_on_cpu(name, shape, initializer, dtype):
-  """Helper to create a Variable stored on CPU memory."""
+def _variable_on_cpu(name, shape, initializer):
+  """Helper to create a Variable stored on CPU memory.
+
+  It is float32; precision.computing_in decides what the model reads.
+  """
   with tf.device('/cpu:0'):
-    var = tf.get_variable(name, shape, initializer=initializer, dtype=dtype)
+    var = tf.get_variable(name, shape, initializer=initializer,
+                          dtype=tf.float32)
   return var
 
 
-def _variable_with_weight_decay(name, shape, stddev, wd, dtype):
+def _variable_with_weight_decay(name, shape, stddev, wd):
   """Helper to create an initialized Variable with weight decay.
 
   The Variable is initialized with a truncated normal distribution. A weight
@@ -110,86 +116,55 @@ def _variable_with_weight_decay(name, shape, stddev, wd, dtype):
   """
   var = _variable_on_cpu(
       name, shape,
-      tf.truncated_normal_initializer(stddev=stddev), dtype)
+      tf.truncated_normal_initializer(stddev=stddev))
   if wd is not None:
-    weight_decay = tf.multiply(tf.nn.l2_loss(var), wd, name='weight_loss')
+    # In float32 whatever the model computes in: it is part of the loss.
+    weight_decay = tf.multiply(tf.nn.l2_loss(tf.cast(var, tf.float32)), wd,
+                               name='weight_loss')
     tf.add_to_collection('losses', weight_decay)
   return var
 
 
 def distorted_inputs(data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
-                     use_fp16=False, color_jitter=True):
+                     color_jitter=True):
   """Construct distorted input for CIFAR training using the Reader ops.
 
   color_jitter: the tutorial's brightness and contrast changes (the
   schedule's color_jitter).
   """
-  images, labels = cifar10_input.distorted_inputs(data_dir=data_dir,
-                                                  batch_size=batch_size,
-                                                  color_jitter=color_jitter)
-  if use_fp16:
-    images = tf.cast(images, tf.float16)
-  return images, labels
+  return cifar10_input.distorted_inputs(data_dir=data_dir,
+                                        batch_size=batch_size,
+                                        color_jitter=color_jitter)
 
 
 def inputs(eval_data, data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
-           num_examples=None, use_fp16=False):
+           num_examples=None):
   """Construct input for CIFAR evaluation: every example exactly once."""
-  images, labels = cifar10_input.inputs(eval_data=eval_data, data_dir=data_dir,
-                                        batch_size=batch_size,
-                                        num_examples=num_examples)
-  if use_fp16:
-    images = tf.cast(images, tf.float16)
-  return images, labels
+  return cifar10_input.inputs(eval_data=eval_data, data_dir=data_dir,
+                              batch_size=batch_size, num_examples=num_examples)
 
 
-def inference(images, lrn=lrn_lib.local_response_normalization, precision='float32',
-              lrn_dtype=None):
+def inference(images):
   """Build the CIFAR-10 model.
 
   Args:
-    images: [batch, 24, 24, 3] float tensor from distorted_inputs() or inputs().
-      With precision float32 the variables take the images' dtype (float16
-      with --use_fp16).
-    lrn: the local response normalization, called as tf.nn.lrn is (the
-      speed benchmark passes tf.nn.lrn itself to compare).
-    precision: one of precision.PRECISIONS. The mixed ones keep float32
-      variables and compute in precision.compute_dtype(precision).
-    lrn_dtype: the dtype of the LRN's input and output; default: the
-      activations' dtype in float32 and where the fused kernel takes
-      bfloat16 (lrn.fused_kernel_for, which computes in float32 inside),
-      else float32 (the benchmark measures the other choices).
+    images: Images returned from distorted_inputs() or inputs():
+      [batch, 24, 24, 3]. The network computes in their dtype (under
+      precision.computing_in, which keeps its variables float32).
 
   Returns:
-    Logits, [batch, NUM_CLASSES], in the dtype of the computation.
+    Logits, [batch, NUM_CLASSES].
   """
   # We instantiate all variables using tf.get_variable() instead of
   # tf.Variable() in order to share variables across multiple GPU training runs.
-  if precision == 'float32':
-    dtype = compute = images.dtype.base_dtype
-  else:
-    dtype, compute = tf.float32, precision_lib.compute_dtype(precision)
-    images = _as(images, compute)
-
-  def normalize(x, name):
-    dtype = lrn_dtype
-    if dtype is None:
-      # The fused kernel computes a bfloat16 LRN in float32 itself.
-      fused = (lrn is lrn_lib.local_response_normalization and
-               lrn_lib.fused_kernel_for(x) is not None)
-      dtype = compute if precision == 'float32' or fused else tf.float32
-    return _as(lrn(_as(x, dtype), 4, bias=1.0, alpha=0.001 / 9.0,
-                   beta=0.75, name=name), compute)
 
   # conv1
   with tf.variable_scope('conv1') as scope:
     kernel = _variable_with_weight_decay('weights', shape=[5, 5, 3, 64],
-                                         stddev=5e-2, wd=None, dtype=dtype)
-    conv = tf.nn.conv2d(images, _as(kernel, compute), [1, 1, 1, 1],
-                        padding='SAME')
-    biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.0),
-                              dtype)
-    pre_activation = tf.nn.bias_add(conv, _as(biases, compute))
+                                         stddev=5e-2, wd=None)
+    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
+    biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.0))
+    pre_activation = tf.nn.bias_add(conv, biases)
     conv1 = tf.nn.relu(pre_activation, name=scope.name)
     _activation_summary(conv1)
 
@@ -197,22 +172,22 @@ def inference(images, lrn=lrn_lib.local_response_normalization, precision='float
   pool1 = tf.nn.max_pool(conv1, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool1')
   # norm1
-  norm1 = normalize(pool1, name='norm1')
+  norm1 = kernels.lrn(pool1, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75,
+                      name='norm1')
 
   # conv2
   with tf.variable_scope('conv2') as scope:
     kernel = _variable_with_weight_decay('weights', shape=[5, 5, 64, 64],
-                                         stddev=5e-2, wd=None, dtype=dtype)
-    conv = tf.nn.conv2d(norm1, _as(kernel, compute), [1, 1, 1, 1],
-                        padding='SAME')
-    biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.1),
-                              dtype)
-    pre_activation = tf.nn.bias_add(conv, _as(biases, compute))
+                                         stddev=5e-2, wd=None)
+    conv = tf.nn.conv2d(norm1, kernel, [1, 1, 1, 1], padding='SAME')
+    biases = _variable_on_cpu('biases', [64], tf.constant_initializer(0.1))
+    pre_activation = tf.nn.bias_add(conv, biases)
     conv2 = tf.nn.relu(pre_activation, name=scope.name)
     _activation_summary(conv2)
 
   # norm2
-  norm2 = normalize(conv2, name='norm2')
+  norm2 = kernels.lrn(conv2, 4, bias=1.0, alpha=0.001 / 9.0, beta=0.75,
+                      name='norm2')
   # pool2
   pool2 = tf.nn.max_pool(norm2, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
                          padding='SAME', name='pool2')
@@ -223,21 +198,17 @@ def inference(images, lrn=lrn_lib.local_response_normalization, precision='float
     dim = pool2.shape[1:].num_elements()
     reshape = tf.reshape(pool2, [-1, dim])
     weights = _variable_with_weight_decay('weights', shape=[dim, 384],
-                                          stddev=0.04, wd=0.004, dtype=dtype)
-    biases = _variable_on_cpu('biases', [384], tf.constant_initializer(0.1),
-                              dtype)
-    local3 = tf.nn.relu(tf.matmul(reshape, _as(weights, compute)) +
-                        _as(biases, compute), name=scope.name)
+                                          stddev=0.04, wd=0.004)
+    biases = _variable_on_cpu('biases', [384], tf.constant_initializer(0.1))
+    local3 = tf.nn.relu(tf.matmul(reshape, weights) + biases, name=scope.name)
     _activation_summary(local3)
 
   # local4
   with tf.variable_scope('local4') as scope:
     weights = _variable_with_weight_decay('weights', shape=[384, 192],
-                                          stddev=0.04, wd=0.004, dtype=dtype)
-    biases = _variable_on_cpu('biases', [192], tf.constant_initializer(0.1),
-                              dtype)
-    local4 = tf.nn.relu(tf.matmul(local3, _as(weights, compute)) +
-                        _as(biases, compute), name=scope.name)
+                                          stddev=0.04, wd=0.004)
+    biases = _variable_on_cpu('biases', [192], tf.constant_initializer(0.1))
+    local4 = tf.nn.relu(tf.matmul(local3, weights) + biases, name=scope.name)
     _activation_summary(local4)
 
   # linear layer(WX + b),
@@ -246,16 +217,21 @@ def inference(images, lrn=lrn_lib.local_response_normalization, precision='float
   # and performs the softmax internally for efficiency.
   with tf.variable_scope('softmax_linear') as scope:
     weights = _variable_with_weight_decay('weights', [192, NUM_CLASSES],
-                                          stddev=1 / 192.0, wd=None,
-                                          dtype=dtype)
+                                          stddev=1 / 192.0, wd=None)
     biases = _variable_on_cpu('biases', [NUM_CLASSES],
-                              tf.constant_initializer(0.0), dtype)
-    softmax_linear = tf.add(tf.matmul(local4, _as(weights, compute)),
-                            _as(biases, compute),
+                              tf.constant_initializer(0.0))
+    softmax_linear = tf.add(tf.matmul(local4, weights), biases,
                             name=scope.name)
     _activation_summary(softmax_linear)
 
   return softmax_linear
+
+
+def logits(images, precision='float32'):
+  """inference() with --precision's arithmetic (precision.computing_in):
+  images cast to the compute dtype, the variables float32."""
+  with precision_lib.computing_in(precision) as dtype:
+    return inference(tf.cast(images, dtype))
 
 
 def loss(logits, labels, label_smoothing=0.0):
@@ -337,71 +313,65 @@ def add_gradient_summaries(grads_and_vars, finite_only=False):
       _histogram_summary(var.op.name + '/gradients', grad)
 
 
-def train(total_loss, global_step, batch_size=DEFAULT_BATCH_SIZE,
-          schedule=None, grads_and_vars=None, loss_terms=None,
-          precision='float32', sync_optimizer=None, learning_rate=None):
-  """Builds the op that trains the CIFAR-10 model one step: every trainer's.
+# How train() trains, beside the tutorial's loss and step: the defaults are
+# the tutorial's own (its schedule for a batch of 128, float32).
+TrainSettings = collections.namedtuple('TrainSettings', [
+    'schedule',        # A schedules.Schedule: optimizer, rate, averages.
+    'precision',       # One of precision.PRECISIONS.
+    'grads_and_vars',  # The towers' averaged gradients (None: computed here).
+    'loss_terms',      # The terms of total_loss (None: the 'losses' collection).
+    'sync_replicas',   # Synchronous cluster training (None: one trainer).
+])
+TrainSettings.__new__.__defaults__ = (None, 'float32', None, None, None)
 
-  Creates the schedule's learning rate and optimizer and the moving averages
-  of the losses (with their summaries), applies the gradients, then moves the
-  moving averages of the trainable variables, which evaluation restores.
+
+def train(total_loss, global_step, settings=None):
+  """Train CIFAR-10 model: every trainer's one train-op builder.
+
+  Create an optimizer and apply to all trainable variables. Add moving
+  average for all trainable variables.
 
   Args:
     total_loss: Total loss from loss(); for towers, the mean over towers.
     global_step: Integer Variable counting the number of training steps
       processed.
-    batch_size: images per step, which sets how many steps an epoch is.
-    schedule: a schedules.Schedule (default: the tutorial's, for batch_size).
-    grads_and_vars: (gradient, variable) pairs computed by the caller, such
-      as the towers' averaged gradients; default: the gradients of
-      total_loss, computed here.
-    loss_terms: the terms of total_loss to average and summarise (default:
-      the 'losses' collection).
-    precision: one of precision.PRECISIONS. With mixed_float16 (loss scaling)
-      a step whose gradients are not finite leaves the variables as they are
-      (with sync_optimizer, applies zero gradients: no worker can skip a step
-      alone) and halves the loss scale.
-    sync_optimizer: a tf.train.SyncReplicasOptimizer the caller built around
-      schedule.optimizer(learning_rate), with variable_averages=
-      schedule.moving_averages(global_step) and the trainable variables to
-      average: it applies the gradients and then the moving averages itself,
-      so none are created here. Default: the schedule's optimizer, and the
-      moving averages applied here.
-    learning_rate: the learning rate sync_optimizer was built with, for its
-      summary; required with sync_optimizer, else ignored.
+    settings: a TrainSettings (default: the tutorial's schedule, float32).
+      With mixed_float16 (loss scaling) a step whose gradients are not finite
+      leaves the variables as they are and halves the loss scale. With
+      sync_replicas (an object of cifar10_distributed_train.py), its
+      wrap(optimizer, moving_averages) makes the optimizer that aggregates
+      every worker's gradients and then moves the moving averages itself.
 
   Returns:
     train_op: op for training.
   """
-  if schedule is None:
-    schedule = schedules.Schedule('tutorial', batch_size)
-  if sync_optimizer is None:
-    learning_rate = schedule.learning_rate(global_step)
-    optimizer = schedule.optimizer(learning_rate)
-  elif learning_rate is None:
-    raise ValueError('train() needs the learning_rate sync_optimizer uses.')
-  else:
-    optimizer = sync_optimizer
-  _scalar_summary('learning_rate', learning_rate)
+  settings = settings or TrainSettings()
+  schedule = settings.schedule or schedules.Schedule('tutorial')
+  lr = schedule.learning_rate(global_step)
+  _scalar_summary('learning_rate', lr)
+  optimizer = schedule.optimizer(lr)
+  variable_averages = schedule.moving_averages(global_step)
+  if settings.sync_replicas is not None:
+    optimizer = settings.sync_replicas.wrap(optimizer, variable_averages)
 
   # Generate moving averages of all losses and associated summaries.
-  loss_averages_op = add_loss_summaries(total_loss, loss_terms)
+  loss_averages_op = add_loss_summaries(total_loss, settings.loss_terms)
 
   # Compute gradients.
+  grads_and_vars = settings.grads_and_vars
   if grads_and_vars is None:
     with tf.control_dependencies([loss_averages_op]):
-      grads_and_vars = precision_lib.gradients(total_loss, precision)
+      grads_and_vars = precision_lib.gradients(total_loss, settings.precision)
 
   # Apply gradients.
   apply_gradient_op, grads_and_vars = precision_lib.apply_gradients(
-      optimizer, grads_and_vars, global_step, precision,
-      synchronous=sync_optimizer is not None)
+      optimizer, grads_and_vars, global_step, settings.precision,
+      synchronous=settings.sync_replicas is not None)
   add_gradient_summaries(grads_and_vars,
-                         finite_only=precision == 'mixed_float16')
+                         finite_only=settings.precision == 'mixed_float16')
 
-  if sync_optimizer is None:
+  if settings.sync_replicas is None:
     # Track the moving averages of all trainable variables.
-    variable_averages = schedule.moving_averages(global_step)
     with tf.control_dependencies([apply_gradient_op]):
       apply_gradient_op = variable_averages.apply(tf.trainable_variables())
   return tf.group(apply_gradient_op, loss_averages_op, name='train')
@@ -430,12 +400,11 @@ def class_probabilities(images, flip=False, precision='float32'):
 
   With flip, each image and its mirror image go through the network in one
   pass and their softmax outputs are averaged (test-time augmentation).
-  precision is inference's.
+  precision is logits()'.
   """
   if not flip:
-    return tf.nn.softmax(tf.cast(inference(images, precision=precision),
-                                 tf.float32))
-  both = inference(tf.concat([images, tf.reverse(images, [2])], axis=0),
-                   precision=precision)
+    return tf.nn.softmax(tf.cast(logits(images, precision), tf.float32))
+  both = logits(tf.concat([images, tf.reverse(images, [2])], axis=0),
+                precision)
   halves = tf.split(tf.nn.softmax(tf.cast(both, tf.float32)), 2)
   return tf.multiply(0.5, halves[0] + halves[1])

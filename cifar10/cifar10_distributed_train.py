@@ -126,22 +126,31 @@ def wait_for_parameter_servers(ps_hosts, timeout_secs, poll_secs=0.5):
         time.sleep(poll_secs)
 
 
-def sync_replicas_optimizer(schedule, global_step, num_workers):
-  """The schedule's optimizer, synchronised over num_workers workers.
+class SyncReplicas(object):
+  """Synchronous training over num_workers workers, for cifar10.train.
 
-  Returns (SyncReplicasOptimizer, learning rate): each step aggregates the
-  gradients of every worker before one update, after which the optimizer
-  also moves the moving averages of the trainable variables (which
-  evaluation restores). Pass both to cifar10.train.
+  train() hands wrap() the schedule's optimizer and moving averages: each
+  step then aggregates the gradients of every worker before one update,
+  after which the optimizer also moves the moving averages of the trainable
+  variables (which evaluation restores). hook() is the session hook the
+  loop needs for it.
   """
-  lr = schedule.learning_rate(global_step)
-  optimizer = tf.train.SyncReplicasOptimizer(
-      schedule.optimizer(lr),
-      replicas_to_aggregate=num_workers,
-      total_num_replicas=num_workers,
-      variable_averages=schedule.moving_averages(global_step),
-      variables_to_average=tf.trainable_variables())
-  return optimizer, lr
+
+  def __init__(self, num_workers):
+    self.num_workers = num_workers
+    self.optimizer = None
+
+  def wrap(self, optimizer, moving_averages):
+    self.optimizer = tf.train.SyncReplicasOptimizer(
+        optimizer,
+        replicas_to_aggregate=self.num_workers,
+        total_num_replicas=self.num_workers,
+        variable_averages=moving_averages,
+        variables_to_average=tf.trainable_variables())
+    return self.optimizer
+
+  def hook(self, is_chief):
+    return self.optimizer.make_session_run_hook(is_chief, num_tokens=0)
 
 
 def train_worker(server, cluster, task_index):
@@ -157,14 +166,13 @@ def train_worker(server, cluster, task_index):
           FLAGS.batch_size * num_workers)
       with tf.device(worker_device + '/cpu:0'):
         images, labels = cifar10.distorted_inputs(
-            FLAGS.data_dir, FLAGS.batch_size, FLAGS.use_fp16,
-            schedule.color_jitter)
-      logits = cifar10.inference(images, precision=FLAGS.precision)
+            FLAGS.data_dir, FLAGS.batch_size, schedule.color_jitter)
+      precision = cifar10_flags.precision_from_flags()
+      logits = cifar10.logits(images, precision)
       loss = cifar10.loss(logits, labels, schedule.label_smoothing)
-      sync, lr = sync_replicas_optimizer(schedule, global_step, num_workers)
-      train_op = cifar10.train(loss, global_step, schedule=schedule,
-                               precision=FLAGS.precision,
-                               sync_optimizer=sync, learning_rate=lr)
+      sync = SyncReplicas(num_workers)
+      train_op = cifar10.train(loss, global_step, cifar10.TrainSettings(
+          schedule=schedule, precision=precision, sync_replicas=sync))
     config = tf.ConfigProto(
         allow_soft_placement=True,
         # Talk to the parameter servers and this worker only, so a worker
@@ -174,7 +182,7 @@ def train_worker(server, cluster, task_index):
         train_op, loss, FLAGS.batch_size, cifar10_flags.loop_settings(),
         last_step=last_step, config=config, master=server.target,
         is_chief=is_chief,
-        extra_hooks=[sync.make_session_run_hook(is_chief, num_tokens=0)])
+        extra_hooks=[sync.hook(is_chief)])
 
 
 def main(argv=None):  # pylint: disable=unused-argument

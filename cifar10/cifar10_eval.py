@@ -78,15 +78,14 @@ class Evaluator(object):
   """The evaluation graph, built once and run on each checkpoint."""
 
   def __init__(self, eval_data, data_dir, batch_size, num_examples,
-               use_fp16=False, flip=False, precision='float32'):
+               flip=False, precision='float32'):
     self.num_examples = num_examples
     self.graph = tf.Graph()
     with self.graph.as_default():
       images, labels = cifar10.inputs(eval_data=eval_data == 'test',
                                       data_dir=data_dir,
                                       batch_size=batch_size,
-                                      num_examples=num_examples,
-                                      use_fp16=use_fp16)
+                                      num_examples=num_examples)
       probabilities = cifar10.class_probabilities(images, flip, precision)
       top_k_op = tf.nn.in_top_k(probabilities, labels, 1)
       self._num_correct = tf.reduce_sum(tf.cast(top_k_op, tf.int64))
@@ -198,8 +197,8 @@ def no_checkpoint(checkpoint_dir):
 def evaluate(checkpoint=None):
   """Eval CIFAR-10: checkpoint (--run_once), else each new one as it comes."""
   evaluator = Evaluator(FLAGS.eval_data, FLAGS.data_dir, FLAGS.batch_size,
-                        FLAGS.num_examples, FLAGS.use_fp16, FLAGS.eval_flip,
-                        FLAGS.precision)
+                        FLAGS.num_examples, FLAGS.eval_flip,
+                        cifar10_flags.precision_from_flags())
   summary_writer = tf.summary.FileWriter(FLAGS.eval_dir, evaluator.graph)
   if checkpoint:
     return 0 if eval_once(evaluator, summary_writer, checkpoint) else 1

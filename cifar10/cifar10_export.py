@@ -55,7 +55,7 @@ import tensorflow as tf2
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
-from cifar10 import lrn as lrn_lib
+from cifar10 import kernels
 from cifar10 import trained_model
 
 FLAGS = flags.FLAGS
@@ -107,7 +107,7 @@ def frozen_graph(checkpoint_path, flip=False):
   dtype = trained_model.checkpoint_dtype(checkpoint_path)
   graph = tf.Graph()
   # TensorFlow's ops only, so that the export loads without the fused kernel.
-  with graph.as_default(), lrn_lib.portable_graph():
+  with graph.as_default(), kernels.portable():
     pixels = tf.placeholder(tf.float32, [None, trained_model.SIZE,
                                          trained_model.SIZE, 3], name=_INPUT)
     tf.identity(trained_model.probabilities(pixels, flip, dtype), name=_OUTPUT)

@@ -55,6 +55,12 @@ def define_precision_flag(flag_values=FLAGS):
       flag_values=flag_values)
 
 
+def precision_from_flags():
+  """The arithmetic the flags ask for: --precision, or 'float16' for the
+  tutorial's --use_fp16 (float16 variables)."""
+  return 'float16' if FLAGS.use_fp16 else FLAGS.precision
+
+
 def define_schedule_flags():
   """The trainers' flags that choose the training schedule."""
   flags.DEFINE_enum('schedule', 'tutorial', schedules.SCHEDULES,

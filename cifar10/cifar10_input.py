@@ -18,14 +18,13 @@ import tempfile
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from cifar10 import lrn_kernel
+from cifar10 import kernels
 from tutorials_common import download
 from tutorials_common import files
 from tutorials_common.errors import UsageError
 
 # Process images of this size. The original images are 32 x 32; the tutorial
-# crops them to 24 x 24, which cuts the compute for a small loss in accuracy
-# (the README has the figures).
+# crops them to 24 x 24, which cuts the compute for a small loss in accuracy.
 IMAGE_SIZE = 24
 
 # Global constants describing the CIFAR-10 data set.
@@ -51,12 +50,12 @@ DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 # Queue-runner threads that read and distort training batches. The tutorial
 # used 16 (one image per step). Batched, one thread already delivers more
 # than training consumes, and more threads did not make the trainer faster
-# (README, Speed; scripts/benchmark_speed.py measures it); the second thread
-# is headroom for a busy machine.
+# (scripts/benchmark_speed.py measures it); the second thread is headroom
+# for a busy machine.
 NUM_PREPROCESS_THREADS = 2
 # Records a queue-runner step reads and distorts, at least a batch. Each step
 # is a session call from Python; fewer, larger ones leave the training step
-# more of the cores (README, Speed, "On a quiet host, 2026-12-05").
+# more of the cores (the documentation's Performance page has the figures).
 RECORDS_PER_READ = 1024
 
 
@@ -338,45 +337,6 @@ def decode_records(record_bytes, depth_major=False):
   return tf.transpose(depth_major_images, [0, 2, 3, 1]), labels
 
 
-def apply_distortions(images, offset_y, offset_x, flip, brightness_delta,
-                      contrast_factor, depth_major=False):
-  """The tutorial's training augmentation, for a whole batch at once.
-
-  Per image i: a 24x24 crop at (offset_y[i], offset_x[i]), mirrored if
-  flip[i], brightness_delta[i] added, contrast scaled by contrast_factor[i]
-  around each channel's mean, then per-image standardisation: the same
-  arithmetic as tf.image's per-image functions (tests check it). images are
-  uint8, NHWC or (depth_major) [batch, channel, row, column]; the result is
-  float32 NHWC.
-
-  On CPU this is the fused kernel of distort_kernel.cc where it builds (two
-  passes over each image; the brightness change, which standardisation
-  subtracts again, is left out), else a few TensorFlow ops per batch
-  instead of a dozen per image.
-  """
-  kernels = lrn_kernel.load(switch=lrn_kernel.DISTORT_SWITCH)
-  if kernels is not None:
-    return kernels.tutorial_distort_images(
-        images, offset_y, offset_x, flip, contrast_factor, size=IMAGE_SIZE,
-        depth_major=depth_major)
-  if depth_major:
-    images = tf.transpose(images, [0, 2, 3, 1])
-  images = tf.cast(images, tf.float32)
-  window = tf.range(IMAGE_SIZE)
-  rows = offset_y[:, None] + window[None, :]
-  cols = offset_x[:, None] + window[None, :]
-  cols = tf.where_v2(flip[:, None], tf.reverse(cols, [1]), cols)
-  images = tf.gather(images, rows, axis=1, batch_dims=1)
-  images = tf.gather(images, cols, axis=2, batch_dims=1)
-  # The tutorial's brightness and contrast jitter. Per-image standardisation
-  # undoes most of it, but it is kept so results match the tutorial.
-  images += brightness_delta[:, None, None, None]
-  channel_means = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
-  images = ((images - channel_means) * contrast_factor[:, None, None, None] +
-            channel_means)
-  return tf.image.per_image_standardization(images)
-
-
 def distort_image(image):
   """The tutorial's distortions of one [32, 32, 3] image, with tf.image.
 
@@ -395,7 +355,8 @@ def distort_images(images, color_jitter=True, depth_major=False):
   """Random crop, flip, brightness and contrast of each image of a uint8 batch.
 
   color_jitter=False leaves out the brightness and contrast changes;
-  depth_major: images are [batch, channel, row, column] (apply_distortions).
+  depth_major: images are [batch, channel, row, column], as the records hold
+  them.
   """
   count = tf.shape(images)[0]
   max_offset = ORIGINAL_SIZE - IMAGE_SIZE + 1
@@ -403,14 +364,16 @@ def distort_images(images, color_jitter=True, depth_major=False):
   def offsets():
     return tf.random.uniform([count], 0, max_offset, dtype=tf.int32)
 
-  return apply_distortions(
+  # distort_image's arithmetic for the whole batch at once (kernels.py:
+  # the fused kernel, or a few TensorFlow ops per batch).
+  return kernels.distort_batch(
       images, offsets(), offsets(),
       flip=tf.random.uniform([count]) < 0.5,
       brightness_delta=(tf.random.uniform([count], -63.0, 63.0)
                         if color_jitter else tf.zeros([count])),
       contrast_factor=(tf.random.uniform([count], 0.2, 1.8)
                        if color_jitter else tf.ones([count])),
-      depth_major=depth_major)
+      size=IMAGE_SIZE, depth_major=depth_major)
 
 
 def eval_images(images):
@@ -455,10 +418,10 @@ def distorted_inputs(data_dir, batch_size,
     filename_queue = tf.train.string_input_producer(filenames)
     # The tutorial read, distorted and enqueued one image per queue-runner
     # step: a dozen small ops and a Python round trip per image, which slowed
-    # the trainer (scripts/benchmark_speed.py measures both side by side; see
-    # the README's Speed table). Reading up to a batch of records at a time
-    # and distorting them together keeps the queue runners and the shuffling
-    # queue, at a fraction of the cost.
+    # the trainer (scripts/benchmark_speed.py measures both side by side).
+    # Reading RECORDS_PER_READ records at a time and distorting them
+    # together keeps the queue runners and the shuffling queue, at a
+    # fraction of the cost.
     reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
     records_per_read = max(batch_size, RECORDS_PER_READ)
     _, records = reader.read_up_to(filename_queue, records_per_read)
@@ -469,11 +432,10 @@ def distorted_inputs(data_dir, batch_size,
 
     # Ensure that the random shuffling has good mixing properties.
     min_queue_examples = shuffle_queue_examples(num_records)
-    # The tutorial's line, which its text quotes; read a batch at a time, the
-    # queue fills in seconds, and the second line says so.
+    # The tutorial's line, which its text quotes (read a batch at a time,
+    # the queue fills faster than it says).
     print('Filling queue with %d CIFAR images before starting to train. '
           'This will take a few minutes.' % min_queue_examples)
-    print('(Reading a batch of records at a time, that takes seconds here.)')
 
     images, label_batch = tf.train.shuffle_batch(
         [float_images, labels],

@@ -80,7 +80,7 @@ def tower_loss(scope, images, labels, label_smoothing=0.0,
   Returns:
      The tower's total loss and the terms it adds up.
   """
-  logits = cifar10.inference(images, precision=precision)
+  logits = cifar10.logits(images, precision)
   # cifar10.loss() puts this tower's terms into the 'losses' collection; its
   # own sum covers every tower built so far, so add up this tower's alone.
   _ = cifar10.loss(logits, labels, label_smoothing)
@@ -171,9 +171,9 @@ def build_train_op(images, labels, devices, global_step, batch_size,
   # Synchronisation point: the mean gradient over all towers.
   grads = average_gradients(tower_grads)
   total_loss, terms = _losses_across_towers(tower_terms)
-  train_op = cifar10.train(total_loss, global_step, schedule=schedule,
-                           grads_and_vars=grads, loss_terms=terms,
-                           precision=precision)
+  train_op = cifar10.train(total_loss, global_step, cifar10.TrainSettings(
+      schedule=schedule, precision=precision, grads_and_vars=grads,
+      loss_terms=terms))
 
   # Every tower made the same summaries: keep the last tower's and the rest.
   summaries = [s for s in tf.get_collection(tf.GraphKeys.SUMMARIES)
@@ -194,11 +194,11 @@ def train():
         FLAGS.batch_size * FLAGS.num_gpus)
     # One input pipeline on the CPU feeds every tower.
     images, labels = cifar10.distorted_inputs(
-        FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus, FLAGS.use_fp16,
+        FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus,
         schedule.color_jitter)
     train_op, loss, summary_op = build_train_op(
         images, labels, devices, global_step, FLAGS.batch_size, schedule,
-        FLAGS.precision)
+        cifar10_flags.precision_from_flags())
     config = tf.ConfigProto(
         # allow_soft_placement must be set to True to build towers on GPU, as
         # some of the ops do not have GPU implementations.

@@ -60,20 +60,20 @@ def train(extra_hooks=()):
     with tf.device('/cpu:0'):
       images, labels = cifar10.distorted_inputs(FLAGS.data_dir,
                                                 FLAGS.batch_size,
-                                                FLAGS.use_fp16,
                                                 schedule.color_jitter)
 
     # Build a Graph that computes the logits predictions from the
-    # inference model.
-    logits = cifar10.inference(images, precision=FLAGS.precision)
+    # inference model, in the arithmetic of --precision.
+    precision = cifar10_flags.precision_from_flags()
+    logits = cifar10.logits(images, precision)
 
     # Calculate loss.
     loss = cifar10.loss(logits, labels, schedule.label_smoothing)
 
     # Build a Graph that trains the model with one batch of examples and
     # updates the model parameters.
-    train_op = cifar10.train(loss, global_step, FLAGS.batch_size, schedule,
-                             precision=FLAGS.precision)
+    train_op = cifar10.train(loss, global_step, cifar10.TrainSettings(
+        schedule=schedule, precision=precision))
 
     training.run_training(train_op, loss, FLAGS.batch_size,
                           cifar10_flags.loop_settings(), last_step=last_step,

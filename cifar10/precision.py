@@ -5,14 +5,24 @@ gradients applied, the optimizer, the moving averages and so the checkpoints
 are float32; the mixed ones compute the convolutions, the dense layers, the
 pooling and the ReLUs in bfloat16 or float16, and the LRN, the loss, the
 softmax and in_top_k in float32 (a bfloat16 LRN on CPU inside the fused
-kernel of lrn_kernel.cc, which reads and writes bfloat16). The README (Mixed precision) says when each
-pays off.
+kernel, which reads and writes bfloat16). One mechanism does it, around the
+model rather than inside its layers:
+
+    with precision.computing_in(FLAGS.precision) as dtype:
+      logits = cifar10.inference(tf.cast(images, dtype))
+
+a variable scope whose custom getter keeps each variable float32 and hands
+the layer a copy cast to the compute dtype: the tf.compat.v1 idiom of
+mixed-precision training. The tutorial's --use_fp16 (float16 variables and
+arithmetic, no loss scaling) is the fourth mode, 'float16'.
 """
+import contextlib
+
 import tensorflow.compat.v1 as tf
 
 PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
 _COMPUTE_DTYPES = {'float32': tf.float32, 'mixed_bfloat16': tf.bfloat16,
-                   'mixed_float16': tf.float16}
+                   'mixed_float16': tf.float16, 'float16': tf.float16}
 # mixed_float16's dynamic loss scaling, with Keras's LossScaleOptimizer's
 # values: the scale starts at 2**15, halves at each step whose gradients are
 # not finite (that step is skipped) and doubles after 2,000 finite steps.
@@ -21,13 +31,42 @@ LOSS_SCALE_GROWTH_STEPS = 2000
 
 
 def compute_dtype(precision):
-  """The dtype --precision computes the convolutions and dense layers in."""
+  """The dtype precision computes the convolutions and dense layers in."""
   return _COMPUTE_DTYPES[precision]
 
 
-def cast(x, dtype):
-  """x in dtype, cast only where it differs."""
-  return x if x.dtype.base_dtype == dtype else tf.cast(x, dtype)
+def _stored_in(storage, compute):
+  """A custom getter: each float variable made and kept in storage dtype,
+  and handed to the model cast to compute."""
+
+  def stored_in_getter(getter, name, *args, **kwargs):
+    if kwargs.get('dtype') not in (None, tf.float32):
+      return getter(name, *args, **kwargs)
+    kwargs['dtype'] = storage
+    variable = getter(name, *args, **kwargs)
+    return variable if storage == compute else tf.cast(variable, compute)
+
+  return stored_in_getter
+
+
+@contextlib.contextmanager
+def computing_in(precision='float32'):
+  """Within it, the model computes in precision's dtype, which it yields.
+
+  The variables it makes (float32, as the model asks for them) stay float32
+  under the mixed precisions and are read cast to the compute dtype; under
+  'float16' (--use_fp16) they are float16 themselves, as in the tutorial.
+  The caller casts the model's input to the yielded dtype.
+  """
+  compute = compute_dtype(precision)
+  if precision == 'float32':
+    yield compute
+    return
+  storage = tf.float16 if precision == 'float16' else tf.float32
+  with tf.variable_scope(tf.get_variable_scope(),
+                         custom_getter=_stored_in(storage, compute),
+                         auxiliary_name_scope=False):
+    yield compute
 
 
 def loss_scale_variables(colocate_with):

@@ -50,11 +50,14 @@ class ClassNamesError(UsageError):
 def require_checkpoint(checkpoint_dir, flag='--checkpoint_dir'):
   """The newest checkpoint in checkpoint_dir (or checkpoint_dir itself, if it
   is a checkpoint's path prefix such as /tmp/cifar10_train/model.ckpt-1000),
-  or a CheckpointError saying how to train one."""
-  return checkpoints.require_checkpoint(
+  or a CheckpointError saying how to train one, or naming the variables
+  that are not finite in one saved after training diverged."""
+  found = checkpoints.require_checkpoint(
       checkpoint_dir, flag=flag,
       how_to_train='cifar10_train --train_dir=%s, or python '
       'cifar10/cifar10_train.py in a checkout' % checkpoint_dir)
+  checkpoints.require_finite(found, what='use it')
+  return found
 
 
 def checkpoint_dtype(checkpoint_path):
@@ -113,10 +116,10 @@ def probabilities(pixels, flip=False, dtype=tf.float32):
   the network's variables (restore them with `saver`).
   """
   images_24 = cifar10_input.eval_images(pixels)
-  if images_24.dtype != dtype:
-    images_24 = tf.cast(images_24, dtype)
+  # A --use_fp16 checkpoint holds float16 weights, read as such.
+  precision = 'float16' if dtype == tf.float16 else 'float32'
   with tf.name_scope(_SCOPE):
-    return cifar10.class_probabilities(images_24, flip)
+    return cifar10.class_probabilities(images_24, flip, precision)
 
 
 def features(pixels):

@@ -7,12 +7,12 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_input
-from cifar10 import lrn_kernel
+from cifar10 import kernels
 import cifar_fixtures
 
 HAS_COMPILER = shutil.which(os.environ.get('CXX') or 'g++') is not None
-# apply_distortions's two forms: the fused kernel of distort_kernel.cc (where
-# a compiler builds it) and TensorFlow ops.
+# kernels.distort_batch's two forms: the fused kernel of distort_kernel.cc
+# (where a compiler builds it) and TensorFlow ops.
 DISTORTIONS = [pytest.param('kernel', marks=pytest.mark.skipif(
                    not HAS_COMPILER, reason='no C++ compiler to build the '
                    'distortions kernel')), 'tensorflow ops']
@@ -20,11 +20,11 @@ DISTORTIONS = [pytest.param('kernel', marks=pytest.mark.skipif(
 
 @pytest.fixture(params=DISTORTIONS)
 def distortions(request, monkeypatch):
-  """Which form apply_distortions takes in the test."""
+  """Which form kernels.distort_batch takes in the test."""
   if request.param == 'tensorflow ops':
-    monkeypatch.setenv(lrn_kernel.DISTORT_SWITCH, 'off')
+    monkeypatch.setenv(kernels.DISTORT_SWITCH, 'off')
   else:
-    monkeypatch.delenv(lrn_kernel.DISTORT_SWITCH, raising=False)
+    monkeypatch.delenv(kernels.DISTORT_SWITCH, raising=False)
   return request.param
 
 
@@ -237,10 +237,11 @@ def test_batch_distortions_match_tf_image_one_image_at_a_time(distortions,
   delta = rng.uniform(-63, 63, 6).astype(np.float32)
   factor = rng.uniform(0.2, 1.8, 6).astype(np.float32)
   with tf.Graph().as_default() as graph:
-    batch = cifar10_input.apply_distortions(
+    batch = kernels.distort_batch(
         tf.constant(images.transpose(0, 3, 1, 2) if depth_major else images),
         tf.constant(offset_y), tf.constant(offset_x), tf.constant(flip),
-        tf.constant(delta), tf.constant(factor), depth_major=depth_major)
+        tf.constant(delta), tf.constant(factor), cifar10_input.IMAGE_SIZE,
+        depth_major=depth_major)
     assert _uses_kernel(graph) == (distortions == 'kernel')
     reference = []
     for i in range(6):
@@ -327,11 +328,11 @@ def test_without_color_jitter_each_image_is_a_standardised_crop(distortions):
 def test_the_distortions_kernel_refuses_a_crop_outside_the_image(
     offset_y, count, message):
   with tf.Graph().as_default():
-    distorted = cifar10_input.apply_distortions(
+    distorted = kernels.distort_batch(
         tf.zeros([2, 32, 32, 3], tf.uint8), tf.constant([0] * (count - 1) +
                                                         [offset_y]),
         tf.zeros([2], tf.int32), tf.zeros([2], tf.bool), tf.zeros([2]),
-        tf.ones([2]))
+        tf.ones([2]), cifar10_input.IMAGE_SIZE)
     with tf.Session() as sess:
       with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         sess.run(distorted)

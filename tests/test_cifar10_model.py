@@ -1,11 +1,18 @@
 """The CIFAR-10 network: shapes, variable names, parameter count, the losses."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
-from cifar10 import lrn
+from cifar10 import kernels
+from cifar10.kernels import lrn_ops
 from cifar10 import schedules
+import cifar_fixtures
 import suite_helpers
 
 EXPECTED_VARIABLES = {
@@ -63,7 +70,8 @@ def test_train_op_updates_weights_and_moving_averages():
     global_step = tf.train.get_or_create_global_step()
     logits = cifar10.inference(tf.random.normal([8, 24, 24, 3], seed=2))
     total = cifar10.loss(logits, tf.constant([1] * 8))
-    train_op = cifar10.train(total, global_step, batch_size=8)
+    train_op = cifar10.train(total, global_step, cifar10.TrainSettings(
+        schedule=schedules.Schedule('tutorial', 8)))
     weights = [v for v in tf.trainable_variables()
                if v.op.name == 'local4/weights'][0]
     shadow = [v for v in tf.global_variables()
@@ -82,7 +90,7 @@ def test_train_op_updates_weights_and_moving_averages():
 
 def test_use_fp16_builds_float16_variables_and_float32_loss():
   with tf.Graph().as_default():
-    logits = cifar10.inference(tf.zeros([2, 24, 24, 3], tf.float16))
+    logits = cifar10.logits(tf.zeros([2, 24, 24, 3]), 'float16')
     total = cifar10.loss(logits, tf.constant([0, 1]))
     assert logits.dtype == tf.float16
     assert total.dtype == tf.float32
@@ -95,7 +103,9 @@ def test_use_fp16_builds_float16_variables_and_float32_loss():
     ((2, 24, 24, 64), 4, 0.75),   # norm2
     ((3, 5, 5, 7), 2, 0.5),       # another radius and the pow branch
 ])
-def test_fast_lrn_matches_tf_nn_lrn_and_its_gradient(shape, depth_radius, beta):
+@pytest.mark.parametrize('lrn', [kernels.lrn, lrn_ops.band_lrn])
+def test_fast_lrn_matches_tf_nn_lrn_and_its_gradient(shape, depth_radius, beta,
+                                                     lrn):
   rng = np.random.RandomState(3)
   # Large inputs make the normalisation matter: norm ranges over ~1-10.
   x_value = (rng.standard_normal(shape) * 30).astype(np.float32)
@@ -104,7 +114,7 @@ def test_fast_lrn_matches_tf_nn_lrn_and_its_gradient(shape, depth_radius, beta):
     x = tf.constant(x_value)
     kwargs = dict(bias=1.0, alpha=0.001 / 9.0, beta=beta)
     reference = tf.nn.lrn(x, depth_radius, **kwargs)
-    fast = lrn.local_response_normalization(x, depth_radius, **kwargs)
+    fast = lrn(x, depth_radius, **kwargs)
     grad_reference = tf.gradients(reference, x, upstream)[0]
     grad_fast = tf.gradients(fast, x, upstream)[0]
     with tf.Session() as sess:
@@ -190,7 +200,7 @@ def test_tutorial_schedule_is_the_tutorials():
 _IMPORT_PROGRAM = r'''
 import json, os, sys
 stderr, environ, argv = sys.stderr, dict(os.environ), list(sys.argv)
-from cifar10 import cifar10, cifar10_input, lrn, precision, schedules, training
+from cifar10 import cifar10, cifar10_input, kernels, precision, schedules, training
 from absl import flags
 print(json.dumps({
     'entry': 'cli_support.entry' in sys.modules,
@@ -210,3 +220,47 @@ def test_importing_the_library_starts_no_command():
       _IMPORT_PROGRAM, unset=['TF_CPP_MIN_LOG_LEVEL'])
   assert found == {'entry': False, 'stderr': True, 'environ': True,
                    'argv': True, 'flags': []}
+
+
+# The tutorial's users ran Python inside cifar10/ and imported its modules by
+# their own names; a user's script beside them does the same.
+_TUTORIAL_IMPORTS = r'''
+import json, sys
+import {first}
+import {second}
+import tensorflow.compat.v1 as tf
+with tf.Graph().as_default():
+  logits = cifar10.inference(tf.zeros([2, cifar10.IMAGE_SIZE,
+                                       cifar10.IMAGE_SIZE, 3]))
+  queue = tf.train.string_input_producer([sys.argv[1]])
+  record = cifar10_input.read_cifar10(queue)
+  with tf.Session() as session:
+    session.run(tf.global_variables_initializer())
+    coordinator = tf.train.Coordinator()
+    threads = tf.train.start_queue_runners(session, coordinator)
+    label, image = session.run([record.label, record.uint8image])
+    coordinator.request_stop()
+    coordinator.join(threads)
+print(json.dumps([logits.shape.as_list(), int(label[0]), list(image.shape)]))
+'''
+
+
+@pytest.mark.parametrize('first, second', [('cifar10_input', 'cifar10'),
+                                           ('cifar10', 'cifar10_input')])
+def test_the_tutorials_modules_import_from_inside_their_folder(tmp_path,
+                                                               first, second):
+  data_dir = cifar_fixtures.write_dataset(tmp_path, records_per_file=3)
+  first_file = os.path.join(data_dir, 'cifar-10-batches-bin',
+                            'data_batch_1.bin')
+  with open(first_file, 'rb') as f:
+    first_label = f.read(1)[0]
+  result = subprocess.run(
+      [sys.executable, '-c', _TUTORIAL_IMPORTS.format(first=first,
+                                                      second=second),
+       first_file],
+      capture_output=True, text=True, timeout=120,
+      cwd=os.path.join(cifar_fixtures.REPO_ROOT, 'cifar10'))
+  assert result.returncode == 0, result.stderr
+  shape, label, image_shape = json.loads(result.stdout.splitlines()[-1])
+  assert shape == [2, 10] and image_shape == [32, 32, 3]
+  assert label == first_label

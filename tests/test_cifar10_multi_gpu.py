@@ -69,8 +69,11 @@ def test_two_towers_on_cpu_train_and_share_checkpoints_with_train_and_eval(
   train_dir = str(tmp_path / 'train')
   shutil.copytree(str(cifar_trained['train_dir']), train_dir)
   trained = cifar_trained['steps']
+  # The trained run's kind of schedule (momentum), ending past the steps
+  # here.
   common = ['--data_dir', data_dir, '--train_dir', train_dir,
-            '--batch_size', '16', '--log_frequency', '5']
+            '--batch_size', '16', '--log_frequency', '5',
+            '--schedule', 'fast', '--fast_epochs', '1']
   result = run_script([MULTI, '--num_gpus', '2', '--max_steps',
                        str(trained + 10)] + common)
   assert result.returncode == 0, result.stderr

@@ -11,6 +11,7 @@ from cifar10 import cifar10
 from cifar10 import cifar10_eval
 from cifar10 import cifar10_flags
 from cifar10 import precision as precision_lib
+from cifar10 import schedules
 
 TRAIN = os.path.join('cifar10', 'cifar10_train.py')
 EVAL = os.path.join('cifar10', 'cifar10_eval.py')
@@ -36,8 +37,9 @@ def _one_step_graph(precision, batch=BATCH):
     global_step = tf.train.get_or_create_global_step()
     images = tf.placeholder(tf.float32, [batch, 24, 24, 3])
     labels = tf.placeholder(tf.int32, [batch])
-    loss = cifar10.loss(cifar10.inference(images, precision=precision), labels)
-    train_op = cifar10.train(loss, global_step, batch, precision=precision)
+    loss = cifar10.loss(cifar10.logits(images, precision), labels)
+    train_op = cifar10.train(loss, global_step, cifar10.TrainSettings(
+        schedule=schedules.Schedule('tutorial', batch), precision=precision))
     init = [tf.global_variables_initializer(), tf.local_variables_initializer()]
   return graph, dict(images=images, labels=labels, loss=loss,
                      train_op=train_op, init=init, global_step=global_step)
@@ -176,8 +178,11 @@ def test_training_resumes_across_precisions_and_eval_reads_each(
   # resumes that, and evaluation in mixed_bfloat16 reads the last.
   train_dir = str(tmp_path / 'train')
   shutil.copytree(str(cifar_trained['train_dir']), train_dir)
+  # The trained run's kind of schedule (momentum), ending past the steps
+  # here.
   common = ['--data_dir', cifar_trained['data_dir'], '--train_dir', train_dir,
-            '--batch_size', str(FLOAT16_BATCH), '--log_frequency', '2']
+            '--batch_size', str(FLOAT16_BATCH), '--log_frequency', '2',
+            '--schedule', 'fast', '--fast_epochs', '1']
   trained = cifar_trained['steps']
   for precision, steps in (('mixed_bfloat16', trained + 2),
                            ('mixed_float16', trained + 4)):

@@ -188,7 +188,7 @@ def _diverged_checkpoint(tmp_path):
   return path
 
 
-def test_a_diverged_checkpoint_is_one_line_in_train_and_eval(
+def test_a_diverged_checkpoint_is_one_line_in_every_command(
     tmp_path, data_dir, run_in_process, capsys):
   path = _diverged_checkpoint(tmp_path)
   says = ('%s holds values that are not finite (NaN or infinity) in '
@@ -217,3 +217,15 @@ def test_a_diverged_checkpoint_is_one_line_in_train_and_eval(
   out = capsys.readouterr().out
   assert out.count('Cannot evaluate it: %s' % says) == 1
   assert 'precision @ 1' not in out
+  # Predict and export, before any picture is read or folder made.
+  picture = tmp_path / 'cat.png'
+  picture.write_bytes(b'not read')
+  for module, args in (
+      ('cifar10.cifar10_predict', [str(picture)]),
+      ('cifar10.cifar10_export', ['--export_dir', str(tmp_path / 'model')])):
+    result = run_in_process(module, ['--checkpoint_dir',
+                                     str(tmp_path / 'train')] + args)
+    assert result.returncode == 2
+    assert result.stderr == '%s: error: Cannot use it: %s\n' % (
+        module.split('.')[1], says)
+  assert not (tmp_path / 'model').exists()

@@ -82,7 +82,10 @@ def require_checkpoint(path, flag='--checkpoint_dir', how_to_train=None):
 def non_finite_variables(checkpoint_path):
   """The names of checkpoint_path's float variables that hold a NaN or an
   infinity, sorted."""
-  reader = tf.train.load_checkpoint(checkpoint_path)
+  try:
+    reader = tf.train.load_checkpoint(checkpoint_path)
+  except (tf.errors.OpError, ValueError):
+    return []  # Unreadable: the restore that follows says why.
   return sorted(name for name, dtype in
                 reader.get_variable_to_dtype_map().items()
                 if dtype.is_floating and
