@@ -15,7 +15,7 @@ exits.
 What to expect: the precision rises with the trainer's steps towards the
 tutorial's accuracy; --eval_flip, which also scores each mirror image, costs
 twice the compute and gains a little. Evaluating the test images is quick
-next to training. The README (Time to accuracy, Speed) has the measured
+next to training. The documentation (docs/performance.md) has the measured
 figures.
 """
 import math

@@ -11,12 +11,11 @@ and, beside it, `python cifar10_eval.py` and
 What to expect: a log line every --log_frequency steps reports the loss and
 the speed. The loss starts well above ln(10), the cross entropy of a uniform
 guess, because it includes the weight decay of local3 and local4, and falls
-from there. With the tutorial's schedule
-(the default) the model reaches the tutorial's accuracy only after a long
-run; --schedule=fast gets there in far fewer epochs. --precision=
-mixed_bfloat16 computes in bfloat16 on CPUs with bfloat16 units. The README
-(Time to accuracy, Speed, Mixed precision) has the measured curves and
-speeds, each with the machine it came from.
+from there. With the tutorial's schedule (the default) the model reaches the
+tutorial's accuracy only after a long run; the fast schedules get there in
+far fewer epochs. --precision=mixed_bfloat16 computes in bfloat16 on CPUs
+with bfloat16 units. docs/performance.md has the measured curves and speeds,
+each with the machine it came from.
 
 Unlike the tutorial, this does not delete --train_dir: it resumes from the
 latest checkpoint there (the global step continues). Use --fresh to start over.

@@ -3,7 +3,7 @@
 A Schedule gives the learning rate at each step, the optimizer, the label
 smoothing of the loss, the decay of the moving averages of the weights and
 whether the training images get the tutorial's brightness and contrast
-jitter. The README (Time to accuracy) compares the schedules.
+jitter. The documentation (docs/performance.md) compares the schedules.
 """
 import math
 
@@ -38,7 +38,7 @@ DEFAULT_FAST_EPOCHS = 100
 # the peak rate, a third of the warm-up, and no brightness/contrast jitter
 # (per-image standardisation undoes the brightness and most of the
 # contrast; on a short schedule the rest costs more than it teaches). The
-# README (0.86 in 50 epochs) has the runs behind these.
+# documentation (docs/performance.md) has the runs behind these.
 FAST50_PEAK_LEARNING_RATE = 0.04
 FAST50_WARMUP_FRACTION = 0.05
 DEFAULT_FAST50_EPOCHS = 50

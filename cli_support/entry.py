@@ -115,7 +115,7 @@ def _quiet_failed_writes(previous_hook):
   the main thread meets the same failure and makes it one line."""
 
   def hook(args):
-    if files.failed_write(args.exc_value) is None:
+    if files.write_failure(args.exc_value) is None:
       previous_hook(args)
 
   hook.quiet_failed_writes = True
@@ -146,7 +146,7 @@ def _guarded(main, graph_mode):
     except Exception as e:  # pylint: disable=broad-except
       # A full disk or a read-only folder met where no code expected it
       # (a summary, TensorFlow's graph file): still one line.
-      failure = files.write_failed(e)
+      failure = files.as_write_error(e)
       if failure is None:
         raise
       fail(failure, failure.exit_status)

@@ -46,7 +46,7 @@ def write_bottleneck(path, vector):
   try:
     os.makedirs(os.path.dirname(path), exist_ok=True)
   except OSError as e:
-    raise files.write_error(path, e) from None
+    raise files.cannot_write(path, e) from None
   # 9 significant digits: the fewest that bring every float32 back exactly
   # (8 changed about one value in 200). Not fsynced: the wait costs more than
   # the write, and read_bottleneck recomputes a file a crash damaged.

@@ -178,7 +178,7 @@ def write_labels(path, labels):
     try:
       os.makedirs(os.path.dirname(path), exist_ok=True)
     except OSError as e:
-      raise files.write_error(path, e) from None
+      raise files.cannot_write(path, e) from None
   files.write_atomically(path, '\n'.join(labels) + '\n')
 
 

@@ -11,7 +11,7 @@ feature-vector SavedModel (e.g. from export_cifar10_features.py or
 cifar10_export.py: their `feature_vector` signature is used). Each
 image's features are computed once and cached in --bottleneck_dir, so a
 re-run, or thousands of steps of the final layer, are quick. Accuracy
-depends on the extractor (README, Image retraining, has a measured run).
+depends on the extractor (docs/performance.md has a measured run).
 """
 import os
 import sys

@@ -11,7 +11,7 @@ same --checkpoint_dir it resumes where it stopped; --steps counts in total.
 Summaries go to --log_dir/<run name>/{train,test}: `tensorboard
 --logdir=/tmp/mnist_logs` compares runs.
 
-The README has the accuracy the tutorial's schedule reaches and the speed,
+The documentation (docs/performance.md) has the accuracy the tutorial's schedule reaches and the speed,
 each with the machine it was measured on.
 """
 import os

@@ -7,9 +7,9 @@ light-on-dark, makes it look like an MNIST digit (cropped, 20x20, centred by
 mass in 28x28) and prints the 10 probabilities and the predicted digit.
 Given --chart=probabilities.png (or .svg), it also draws the prepared digit
 beside a bar chart of its probabilities there (with matplotlib: pip install
--e '.[charts]'). A model trained
-with the tutorial's schedule reads clear hand-drawn digits (the README has
-its accuracy); most of a run is starting TensorFlow.
+-e '.[charts]'). A model trained with the tutorial's schedule reads clear
+hand-drawn digits (docs/performance.md has its accuracy); most of a run is
+starting TensorFlow.
 """
 import os
 import sys

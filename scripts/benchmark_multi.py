@@ -10,7 +10,7 @@ median examples/sec after warm-up and the ratio to the first row.
   python scripts/benchmark_multi.py --data_dir=../shared/datasets/cifar10
 
 On a 2-core CPU expect no gain from a second tower or worker: both already
-share the same two cores (README, Towers and workers).
+share the same two cores (docs/performance.md, Towers and workers).
 """
 import argparse
 import os

@@ -11,7 +11,7 @@ batch 128, fed by tf.data from the binary files, trained with `model.fit`.
 
 Prints cifar10_train.py's log line every --log_frequency steps. It reads and
 distorts the records with cifar10_input's functions, so that only the model
-and the training loop differ from cifar10_train.py (README, Speed, compares
+and the training loop differ from cifar10_train.py (docs/performance.md compares
 their examples/sec).
 """
 import argparse

@@ -9,7 +9,7 @@ the trainer's examples/sec over that stretch; writes the same as CSV.
   python scripts/cifar10_real_data.py --data_dir=../shared/datasets/cifar10 \
       --minutes=30 --work_dir=/tmp/cifar10_real
 
-Compare the curve with the README's (Time to accuracy) at the same number of
+Compare the curve with docs/performance.md (Time to accuracy) at the same number of
 epochs, not minutes, since machines differ in speed: far below it means the
 model or the pipeline is wrong. Exits with a message and status 0 when the
 data is absent.

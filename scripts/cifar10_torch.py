@@ -10,7 +10,7 @@ batch 128, from the same binary files through a Dataset and a DataLoader.
 
   python scripts/cifar10_torch.py --data_dir=../shared/datasets/cifar10 --steps=300
 
-Prints cifar10_train.py's log line every --log_frequency steps (README,
+Prints cifar10_train.py's log line every --log_frequency steps (docs/performance.md,
 Speed, compares its examples/sec with cifar10_train.py's).
 """
 import argparse

@@ -16,10 +16,10 @@ STATE_DIR/progress.json and the examples that failed in Hypothesis'
 example database (STATE_DIR/examples), which replays them first.
 
 It prints a line per chunk and, at the end, a table of examples passed and
-failed per property (the README's fuzzing table is one). A failure's output
+failed per property (docs/reliability.md shows one). A failure's output
 is kept in STATE_DIR/failures/; each becomes a regular test once fixed.
 The TensorFlow-backed properties take tens of milliseconds an example and
-the others a few: see the README's table for how long a complete run took.
+the others a few: docs/reliability.md has how long a complete run took.
 """
 import argparse
 import concurrent.futures
@@ -55,7 +55,7 @@ def parse_args(argv):
   parser.add_argument('--examples', type=int, default=100000,
                       help='Examples each property must pass (examples).')
   # Small: Hypothesis takes longer per example the more examples one run
-  # has tried (README, Fuzzing, has the measured figures).
+  # has tried (docs/reliability.md has the measured figures).
   parser.add_argument('--chunk', type=int, default=1000,
                       help='Examples asked of one pytest process (examples); '
                       'the TensorFlow-backed properties run a third of it.')
@@ -186,7 +186,7 @@ def main(argv):
   if not progress:
     # A table of zeros is easy to mistake for the project's figures.
     print('fuzz_long: no progress in %s yet: every property starts at 0 '
-          '(to go on from the README\'s run, copy '
+          '(to go on from the documented run, copy '
           'docs/fuzz_long_progress.json there first).' % progress_path,
           file=sys.stderr)
   properties = [p for p in find_properties() if args.only in p]

@@ -4,7 +4,7 @@
 
 runs mnist_cnn/mnist_deep.py with its defaults (batch 50, Adam 1e-4, dropout
 0.5) for --steps steps in a fresh --work_dir and prints its log, ending with
-the test accuracy and examples/sec. See the README's table in "MNIST on the
+the test accuracy and examples/sec. See docs/performance.md ("MNIST on the
 real data" for a measured run. Exits with a message and status 0 when the
 data is absent.
 """

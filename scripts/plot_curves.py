@@ -52,7 +52,7 @@ def plot(curves, output, title, x_label='minutes', y_range=(0.7, 0.9)):
   matplotlib.use('Agg')  # No display needed.
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-  # Text as text in the SVG: smaller, searchable, and the README's font.
+  # Text as text in the SVG: smaller, searchable, and the page's font.
   matplotlib.rcParams['svg.fonttype'] = 'none'
 
   y_min, y_max = y_range

@@ -13,7 +13,7 @@ Steps (each reuses what an earlier run left in --work_dir):
  5. retrains on the folders (image_retraining/retrain.py), and
  6. trains a small CNN from scratch on the same training images and scores it
     on the same test images.
-Training the extractor takes most of the time; README, Image retraining, has
+Training the extractor takes most of the time; docs/performance.md has
 a measured run.
 """
 import os

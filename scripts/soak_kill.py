@@ -17,7 +17,7 @@ trainer logged before the kill, less the step it resumed from: at most one
 checkpoint interval of steps, to within --log_frequency), the checkpoints
 that could not be read (must be 0), whether the evaluator beside it kept
 going, and the final precision @ 1 against an unkilled run of the same
---max_steps (skipped with --no_compare). The README's reliability section
+--max_steps (skipped with --no_compare). The documentation (docs/reliability.md)
 shows one run. Exits 1 when a kill lost work or a checkpoint could not be
 read.
 """

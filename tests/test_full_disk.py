@@ -245,7 +245,7 @@ def test_any_write_tensorflow_fails_is_named_and_its_temporary_file_removed(
   error = tf.errors.ResourceExhaustedError(
       None, None, '%s/graph.pbtxt.tmpb986bb99d92446049daf932309b93d1a; No '
       'space left on device' % tmp_path)
-  assert str(files.write_failed(error)) == (
+  assert str(files.as_write_error(error)) == (
       'cannot write graph.pbtxt in %s: %s.' % (tmp_path, NO_SPACE))
   assert os.listdir(str(tmp_path)) == ['graph.pbtxt']
 
@@ -254,8 +254,8 @@ def test_errors_other_than_the_disk_pass_through(tmp_path):
   assert checkpoints.save_failed(
       tf.errors.InvalidArgumentError(None, None, 'logits and labels must be '
                                      'broadcastable'), str(tmp_path)) is None
-  assert files.failed_write(OSError(errno.ENOENT, 'No such file', 'x')) is None
-  assert files.failed_write(ValueError('a; No space left')) is None
+  assert files.write_failure(OSError(errno.ENOENT, 'No such file', 'x')) is None
+  assert files.write_failure(ValueError('a; No space left')) is None
 
 
 # ---- exports ----
@@ -342,7 +342,7 @@ def _cache_fails_after(monkeypatch, count, error):
 
   def write(path, data, durable=True):
     if len(written) == count:
-      raise files.write_error(path, error)
+      raise files.cannot_write(path, error)
     written.append(path)
     return real(path, data, durable)
 

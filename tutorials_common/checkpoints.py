@@ -122,7 +122,7 @@ def save_failed(error, checkpoint_dir):
   (the checkpoint state still names it: TensorFlow updates that file only
   after a checkpoint is complete). Any other error: None.
   """
-  failure = files.failed_write(error)
+  failure = files.write_failure(error)
   if failure is None:
     return None
   path, reason = failure

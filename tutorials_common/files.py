@@ -39,14 +39,14 @@ def _reason(error):
   return error.strerror or errno.errorcode.get(error.errno, '') or str(error)
 
 
-def write_error(path, error):
+def cannot_write(path, error):
   """The WriteError of an OSError met writing path: one line, folder and reason."""
   folder = os.path.dirname(os.path.abspath(path))
   return WriteError('cannot write %s in %s: %s.' % (
       os.path.basename(path), folder, _reason(error)))
 
 
-def failed_write(error):
+def write_failure(error):
   """(path, reason) when error is a file that could not be written for want
   of space or permission (an OSError, or a TensorFlow error quoting one);
   else None. path is the file the user would see (None when the error does
@@ -113,10 +113,10 @@ def remove_unfinished(folder):
   return removed
 
 
-def write_failed(error):
-  """The WriteError of error when it is a failed write (see failed_write),
+def as_write_error(error):
+  """The WriteError of error when it is a failed write (see write_failure),
   with TensorFlow's unfinished files beside it removed; else None."""
-  failure = failed_write(error)
+  failure = write_failure(error)
   if failure is None:
     return None
   path, reason = failure
@@ -168,7 +168,7 @@ def write_atomically(path, data, durable=True):
     os.replace(partial, path)
     partial = None
   except OSError as e:
-    raise write_error(path, e) from None
+    raise cannot_write(path, e) from None
   finally:
     if partial is not None and os.path.exists(partial):
       os.remove(partial)
@@ -193,7 +193,7 @@ def staged_folder(target, what=''):
     staging = tempfile.mkdtemp(
         prefix='.%s.partial-' % os.path.basename(target), dir=parent)
   except OSError as e:
-    raise write_error(target, e) from None
+    raise cannot_write(target, e) from None
   name = ' '.join(filter(None, [what, os.path.basename(target)]))
   existed = os.path.lexists(target)
   new = os.path.join(staging, 'new')
@@ -210,7 +210,7 @@ def staged_folder(target, what=''):
     else:
       os.rename(new, target)
   except Exception as e:  # pylint: disable=broad-except
-    failure = failed_write(e)
+    failure = write_failure(e)
     if failure is None:
       raise
     kept = ' %s is as it was.' % target if existed else ''
