@@ -4,20 +4,24 @@
 
 measures, for batch 128 on this machine, one after the other:
   0. the machine: CPU, cores, float32 matrix-multiply peak (numpy and
-     TensorFlow), and from it the model's compute limit;
+     TensorFlow), and from it the model's compute limit; and the fused
+     kernels of cifar10/kernels, with the times of their check against
+     TensorFlow's ops on this machine, which decide where each is used;
   1. the input pipeline alone (distorted training images/sec), the tutorial's
      per-image queue runners (16 threads) and this project's batched ones
      with 1, 2 and 4 threads, and with its distortions as TensorFlow ops
-     instead of the fused kernel (cifar10/distort_kernel.cc), and the
+     instead of the fused kernel (cifar10/kernels/distort_kernel.cc), and the
      trainer's speed fed by each;
   2. the train step alone on a batch already in memory (compute-only
-     examples/sec), with this project's LRN (the fused kernel of
-     cifar10/lrn_kernel.py where it builds) and with tf.nn.lrn, in both
-     precisions, with the LRN as TensorFlow ops and in XLA, and the share of
-     each kind of op in a profile;
+     examples/sec), with this project's LRN (kernels.lrn: the fused kernel of
+     cifar10/kernels where it builds and its check chose it) and with
+     tf.nn.lrn, in both precisions, with the LRN as TensorFlow ops and in
+     XLA (each put in the same network with kernels.lrn_override), and the
+     share of each kind of op in a profile;
   3. the full `cifar10_train.py` loop (examples/sec as it prints them), in
-     float32 and mixed_bfloat16, both also with the LRN kernel off and the
-     latter with the distortions kernel off, each beside its train step alone;
+     float32 and mixed_bfloat16, both also with the LRN kernel off
+     (CIFAR10_LRN_KERNEL=off) and the latter with the distortions kernel off
+     (CIFAR10_DISTORT_KERNEL=off), each beside its train step alone;
   4. the same model and distortions in Keras `model.fit` on tf.data
      (scripts/cifar10_keras.py) and, if installed, PyTorch on the CPU
      (scripts/cifar10_torch.py), on the same data; 3 and 4 alternate for
@@ -28,9 +32,13 @@ measures, for batch 128 on this machine, one after the other:
 and prints a table with the ratios (see the README's Speed table for the
 latest figures and how long a whole run took), then the speed targets as
 ratios paired within each round of parts 3 and 4 (a loop beside its step
-alone, ours beside Keras), with the median over the rounds and the host's
-steal time per round: on a shared machine whose speed moves between
-minutes, a ratio within one round is what can be compared.
+alone, ours beside Keras, the float32 loop beside the compute limit), with
+the median over the rounds, whether the median meets each target, and the
+host's steal time per round: on a shared machine whose speed moves between
+minutes, a ratio within one round is what can be compared. The targets
+that compare mixed_bfloat16 with float32 or with Keras hold only where the
+CPU has bfloat16 units; elsewhere the table gives their ratios without a
+verdict.
 
   python scripts/benchmark_speed.py --loops_only --rounds=5 --steps=300
 
@@ -43,6 +51,7 @@ with its hooks and summaries), so what each adds is measured side by side.
 """
 import argparse
 import collections
+import contextlib
 import functools
 import importlib.util
 import json
@@ -62,9 +71,11 @@ import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10
 from cifar10 import cifar10_input
-from cifar10 import lrn as lrn_lib
-from cifar10 import lrn_kernel
+from cifar10 import kernels
+from cifar10 import schedules
 from cifar10 import training
+from cifar10.kernels import build as kernel_build
+from cifar10.kernels import lrn_ops
 
 EVAL_LINE = re.compile(r'evaluated (\d+) examples in ([\d.]+) s')
 PRECISION_LINE = re.compile(r'precision @ 1 = ([\d.]+)')
@@ -84,7 +95,7 @@ def parse_args(argv):
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument('--data_dir', default=os.path.join(
       bench_common.SHARED_DATASETS, 'cifar10'),
-                      help='Folder holding cifar-10-batches-bin/.')
+                      help='Folder holding cifar-10-batches-bin/ (path).')
   parser.add_argument('--steps', type=int, default=400,
                       help='Training steps per measured run (steps).')
   parser.add_argument('--rounds', type=int, default=2,
@@ -97,13 +108,14 @@ def parse_args(argv):
                       '(count).')
   parser.add_argument('--loops_only', action='store_true',
                       help='Run only parts 3, 3a and 4 and the targets (no '
-                      'pipeline, compute-only, evaluation or memory parts).')
+                      'pipeline, compute-only, evaluation or memory parts; '
+                      'switch).')
   parser.add_argument('--bfloat16', default='auto',
                       choices=['auto', 'on', 'off'],
                       help='Measure the mixed_bfloat16 rows: auto = only '
                       'where the CPU has bfloat16 units (avx512_bf16 or '
                       'amx_bf16 in /proc/cpuinfo); elsewhere bfloat16 is '
-                      'emulated, ~10x slower than float32 (choice).')
+                      'emulated, much slower than float32 (choice).')
   parser.add_argument('--output', default=None,
                       help='Also write the figures to this JSON file (path).')
   return parser.parse_args(argv)
@@ -145,28 +157,92 @@ def matmul_gflops(n=2048, repeats=10):
 # 1. and 2. In-process graphs.
 
 
-def _train_graph(images, labels, lrn=lrn_lib.local_response_normalization,
-                 precision='float32', lrn_dtype=None, batch_size=128):
-  """The tutorial's train op on images, with this LRN and precision.
+def _train_graph(images, labels, precision='float32', batch_size=128,
+                 lrn=None):
+  """The tutorial's train op on images, in this precision, as
+  cifar10_train.py builds it.
 
-  The loss is the graph's total_loss:0.
+  lrn: None for the network's own LRN (kernels.lrn), else (function with
+  tf.nn.lrn's signature, the dtype of its input and output or None for the
+  activations'), put in its place with kernels.lrn_override. The loss is the
+  graph's total_loss:0.
   """
   global_step = tf.train.get_or_create_global_step()
-  loss = cifar10.loss(cifar10.inference(images, lrn=lrn, precision=precision,
-                                        lrn_dtype=lrn_dtype), labels)
-  return cifar10.train(loss, global_step, batch_size, precision=precision)
+  with kernels.lrn_override(*lrn) if lrn else contextlib.nullcontext():
+    loss = cifar10.loss(cifar10.logits(images, precision), labels)
+  return cifar10.train(loss, global_step, cifar10.TrainSettings(
+      schedule=schedules.Schedule('tutorial', batch_size),
+      precision=precision))
 
 
 def xla_lrn(x, depth_radius, bias, alpha, beta, name=None):
-  """This project's LRN in float32, compiled by XLA as one cluster with its
-  custom gradient and the casts around it (the convolutions stay oneDNN's):
-  issue #22's candidate for fusing the LRN's element-wise passes. Called with
-  lrn_dtype=x's dtype, so that the casts from and to bfloat16 fall inside."""
+  """The LRN as TensorFlow ops (lrn_ops.band_lrn) in float32, compiled by
+  XLA as one cluster with its custom gradient and the casts around it (the
+  convolutions stay oneDNN's): the candidate for fusing the LRN's
+  element-wise passes without a kernel of our own. Put in with
+  lrn_override's dtype the activations' own (bfloat16 under mixed_bfloat16),
+  so that the casts from and to bfloat16 fall inside the cluster."""
   with tf.xla.experimental.jit_scope(compile_ops=True,
                                      separate_compiled_gradients=True):
-    y = lrn_lib.local_response_normalization(
-        tf.cast(x, tf.float32), depth_radius, bias, alpha, beta, name)
+    y = lrn_ops.band_lrn(tf.cast(x, tf.float32), depth_radius, bias, alpha,
+                         beta, name)
     return tf.cast(y, x.dtype)
+
+
+# Each dtype's first answer is kept: part 1's pipeline switches the
+# distortions kernel off for a while.
+@functools.lru_cache(maxsize=None)
+def fused_lrn_reason(dtype):
+  """None where the network's LRN in dtype is the fused kernel on this
+  machine (kernels.fused_lrn_ops decides), else why it is TensorFlow's ops."""
+  with tf.Graph().as_default():
+    if kernels.fused_lrn_ops(tf.placeholder(dtype, [1, 1, 1, 64])) is not None:
+      return None
+  ops, record = kernels.library(kernels.LRN_SWITCH)
+  if ops is None:
+    return kernels.unavailable_reason(kernels.LRN_SWITCH)
+  if not kernel_build.uses(record, 'lrn', dtype.name):
+    return 'TensorFlow\'s ops measured faster in the kernels\' check'
+  return 'a GPU is visible'
+
+
+def bfloat16_lrn_text():
+  """What the mixed_bfloat16 network's LRN is here, for the table."""
+  reason = fused_lrn_reason(tf.bfloat16)
+  return ('fused LRN kernel' if reason is None else
+          'LRN as float32 ops: %s' % reason)
+
+
+def kernels_in_use():
+  """The fused kernels on this machine, for part 0 and the JSON:
+  {'choices': their check's times and choices (build.choices_text; empty
+  where there is no library), 'not_used': {switch: why that use has no
+  kernel in this run}}."""
+  status = {'choices': {}, 'not_used': {}}
+  for switch in (kernels.DISTORT_SWITCH, kernels.LRN_SWITCH):
+    ops, record = kernels.library(switch)
+    if ops is None:
+      status['not_used'][switch] = kernels.unavailable_reason(switch)
+    else:
+      status['choices'] = record.get('choices', {})
+  return status
+
+
+def print_kernels(status):
+  """Part 0's lines on the fused kernels: what their check measured and
+  chose, or why there are none."""
+  if not status['choices']:
+    print('Fused kernels (cifar10/kernels): none (%s); the LRN and the '
+          'distortions run as TensorFlow ops.' %
+          status['not_used'].get(kernels.LRN_SWITCH))
+    return
+  print('Fused kernels (cifar10/kernels), timed against TensorFlow\'s ops by '
+        'their check on this machine:')
+  print(kernel_build.choices_text(status))
+  for switch, reason in status['not_used'].items():
+    print('  not used in this run, %s: %s' % (
+        'the LRN' if switch == kernels.LRN_SWITCH else 'the distortions',
+        reason))
 
 
 class QueueSession(object):
@@ -209,8 +285,8 @@ def per_image_inputs(data_dir, batch_size, threads):
 
 def tensorflow_op_distorted_inputs(data_dir, batch_size, threads):
   """The batched pipeline with its distortions as TensorFlow ops, not the
-  fused kernel of cifar10/distort_kernel.cc."""
-  with mock.patch.dict(os.environ, {lrn_kernel.DISTORT_SWITCH: 'off'}):
+  fused kernel of cifar10/kernels/distort_kernel.cc."""
+  with mock.patch.dict(os.environ, {kernels.DISTORT_SWITCH: 'off'}):
     return cifar10_input.distorted_inputs(data_dir, batch_size, threads)
 
 
@@ -219,25 +295,34 @@ LRN_OFF_LOOP = 'cifar10_train.py --precision=mixed_bfloat16, LRN kernel off'
 FLOAT32_LRN_OFF_LOOP = 'cifar10_train.py, LRN kernel off'
 DISTORTIONS_OFF_LOOP = ('cifar10_train.py --precision=mixed_bfloat16, '
                         'distortions kernel off')
-# The speed targets (issue 22's items 1 and 3), each a ratio of two
-# measurements taken next to each other in one round: (target, numerator,
-# denominator, the least ratio that meets it).
+# The speed targets, each a ratio of two measurements taken next to each
+# other in one round: (target, numerator, denominator, the least ratio that
+# meets it or None, whether it holds only where the CPU has bfloat16 units:
+# emulated, mixed_bfloat16 is not meant to beat float32 or Keras).
+Target = collections.namedtuple(
+    'Target', 'name numerator denominator least needs_bfloat16_units')
 TARGETS = (
-    ('mixed_bfloat16 loop / its step alone >= 0.95',
-     'cifar10_train.py --precision=mixed_bfloat16',
-     'train step alone, mixed_bfloat16', 0.95),
-    ('mixed_bfloat16 loop / float32 loop >= 1.6',
-     'cifar10_train.py --precision=mixed_bfloat16', 'cifar10_train.py', 1.6),
-    ('mixed_bfloat16 loop / Keras mixed_bfloat16 >= 1.5',
-     'cifar10_train.py --precision=mixed_bfloat16',
-     'Keras model.fit, mixed_bfloat16', 1.5),
-    ('float32 loop / Keras float32 >= 1.5', 'cifar10_train.py',
-     'Keras model.fit', 1.5),
-    ('float32 loop / its step alone (no target)', 'cifar10_train.py',
-     'train step alone, float32', None),
-    ('float32 loop / the same with the LRN kernel off (no target)',
-     'cifar10_train.py', FLOAT32_LRN_OFF_LOOP, None),
+    Target('mixed_bfloat16 loop / its step alone >= 0.95',
+           'cifar10_train.py --precision=mixed_bfloat16',
+           'train step alone, mixed_bfloat16', 0.95, False),
+    Target('mixed_bfloat16 loop / float32 loop >= 1.6',
+           'cifar10_train.py --precision=mixed_bfloat16', 'cifar10_train.py',
+           1.6, True),
+    Target('mixed_bfloat16 loop / Keras mixed_bfloat16 >= 1.5',
+           'cifar10_train.py --precision=mixed_bfloat16',
+           'Keras model.fit, mixed_bfloat16', 1.5, True),
+    Target('float32 loop / Keras float32 >= 1.5', 'cifar10_train.py',
+           'Keras model.fit', 1.5, False),
+    Target('float32 loop / its step alone (no target)', 'cifar10_train.py',
+           'train step alone, float32', None, False),
+    Target('float32 loop / the same with the LRN kernel off (no target)',
+           'cifar10_train.py', FLOAT32_LRN_OFF_LOOP, None, False),
 )
+# The float32 loop beside the compute limit of part 0 (one measurement of
+# the matmul peak, so each round's loop over the same limit).
+LIMIT_FRACTION = Target(
+    'float32 loop / float32 compute limit (no target)', 'cifar10_train.py',
+    'compute limit', None, False)
 # Each kernel-off loop: (what its ratio to the loop with it says, that loop).
 KERNEL_OFF_LOOPS = {
     FLOAT32_LRN_OFF_LOOP: ('the kernel', 'cifar10_train.py'),
@@ -296,11 +381,28 @@ def pipeline_and_threads(data_dir, steps):
   return rows
 
 
-def _category(node_name):
-  """The kind of work a node of the training graph does, by its layer."""
+LRN_KIND = 'LRN and its gradient'
+
+
+def _lrn_casts(graph):
+  """The names of the casts into and out of the LRNs (norm1, norm2):
+  kernels.lrn computes a bfloat16 LRN in float32 between casts wherever the
+  fused kernel does not read bfloat16 itself, so they are the LRN's cost."""
+  def lrn(name):
+    return name.startswith('norm')
+  return {op.name for op in graph.get_operations() if op.type == 'Cast' and (
+      any(lrn(t.op.name) for t in op.inputs) or
+      any(lrn(c.name) for t in op.outputs for c in t.consumers()))}
+
+
+def _category(node_name, lrn_casts=()):
+  """The kind of work a node of the training graph does, by its layer;
+  lrn_casts (_lrn_casts) and their gradients count as the LRN."""
   name = node_name.replace('gradients/', '')
+  if name.split('_grad/')[0] in lrn_casts:
+    return LRN_KIND
   for prefix, kind in (('conv', 'convolutions (with bias, ReLU)'),
-                       ('norm', 'LRN and its gradient'),
+                       ('norm', LRN_KIND),
                        ('pool', 'max-pooling'),
                        ('local', 'dense layers'),
                        ('softmax_linear', 'dense layers'),
@@ -351,31 +453,31 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10,
   """
   image_batch, label_batch = one_batch(data_dir, batch_size)
   variants = collections.OrderedDict()
-  ours = lrn_lib.local_response_normalization
+  # (name, precision, the LRN put in with kernels.lrn_override or None for
+  # the network's own).
   candidates = [
-      ('this project', dict(lrn=ours)),
-      ('tf.nn.lrn', dict(lrn=tf.nn.lrn)),
-      ('mixed_bfloat16', dict(lrn=ours, precision='mixed_bfloat16')),
-      # Before the fused kernel: float32 TensorFlow ops between casts.
-      ('mixed_bfloat16, LRN as float32 ops',
-       dict(lrn=lrn_lib.band_lrn, precision='mixed_bfloat16')),
-      ('mixed_bfloat16, LRN as bfloat16 ops',
-       dict(lrn=lrn_lib.band_lrn, precision='mixed_bfloat16',
-            lrn_dtype=tf.bfloat16)),
-      ('float32, LRN in XLA', dict(lrn=xla_lrn)),
-      ('mixed_bfloat16, LRN in XLA',
-       dict(lrn=xla_lrn, precision='mixed_bfloat16',
-            lrn_dtype=tf.bfloat16))]
-  # Where the kernel builds, this project's LRN is the kernel: then also the
-  # same step with the LRN as TensorFlow ops.
-  if lrn_kernel.load() is not None:
-    candidates.append(('float32, LRN as TensorFlow ops',
-                       dict(lrn=lrn_lib.band_lrn)))
+      ('this project', 'float32', None),
+      ('tf.nn.lrn', 'float32', (tf.nn.lrn, None)),
+      ('mixed_bfloat16', 'mixed_bfloat16', None),
+      # Without the fused kernel: float32 TensorFlow ops between casts.
+      ('mixed_bfloat16, LRN as float32 ops', 'mixed_bfloat16',
+       (lrn_ops.band_lrn, tf.float32)),
+      ('mixed_bfloat16, LRN as bfloat16 ops', 'mixed_bfloat16',
+       (lrn_ops.band_lrn, tf.bfloat16)),
+      ('float32, LRN in XLA', 'float32', (xla_lrn, None)),
+      ('mixed_bfloat16, LRN in XLA', 'mixed_bfloat16',
+       (xla_lrn, tf.bfloat16))]
+  # Where the float32 LRN is the fused kernel, also the same step with the
+  # LRN as TensorFlow ops (elsewhere that is 'this project' itself).
+  if fused_lrn_reason(tf.float32) is None:
+    candidates.append(('float32, LRN as TensorFlow ops', 'float32',
+                       (lrn_ops.band_lrn, None)))
   if not bfloat16:
-    candidates = [(name, options) for name, options in candidates
-                  if options.get('precision', 'float32') == 'float32']
-  for name, options in candidates:
-    sess, train_op = step_session(image_batch, label_batch, steps, **options)
+    candidates = [candidate for candidate in candidates
+                  if candidate[1] == 'float32']
+  for name, precision, lrn in candidates:
+    sess, train_op = step_session(image_batch, label_batch, steps,
+                                  precision=precision, lrn=lrn)
     variants[name] = (sess, train_op, [])
   for _ in range(rounds):  # Alternate, so both see the same machine.
     for sess, train_op, rates in variants.values():
@@ -389,6 +491,7 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10,
     if name not in variants:
       continue
     sess, train_op, _ = variants[name]
+    lrn_casts = _lrn_casts(sess.graph)
     times = collections.Counter()
     for _ in range(profile_steps):
       metadata = tf.RunMetadata()
@@ -396,7 +499,8 @@ def compute_only(data_dir, steps, rounds=3, batch_size=128, profile_steps=10,
           trace_level=tf.RunOptions.FULL_TRACE), run_metadata=metadata)
       for device in metadata.step_stats.dev_stats:
         for node in device.node_stats:
-          times[_category(node.node_name)] += node.all_end_rel_micros
+          times[_category(node.node_name, lrn_casts)] += (
+              node.all_end_rel_micros)
     total = float(sum(times.values()))
     profiles[precision] = [(kind, micros / total)
                            for kind, micros in times.most_common()]
@@ -609,6 +713,12 @@ def main(argv=None):
                            2 * TRAIN_MACS / 1e6, limit,
                            10000 * 2 * FORWARD_MACS /
                            (max(numpy_peak, tf_peak) * 1e9)))
+    figures['compute_limit'] = limit
+    figures['kernels'] = kernels_in_use()
+    print_kernels(figures['kernels'])
+    if args.measure_bfloat16:
+      # Asked now, before part 1 switches the distortions kernel off.
+      figures['bfloat16_lrn'] = bfloat16_lrn_text()
 
     if not args.loops_only:
       pipeline_and_compute(args, figures)
@@ -619,7 +729,9 @@ def main(argv=None):
         args, train_dir)
     figures['loops'] = {name: statistics.mean(r)
                         for name, r in figures['loop_rounds'].items()}
-    figures['targets'] = paired_ratios(figures['loop_rounds'])
+    figures['targets'] = paired_ratios(figures['loop_rounds'], limit)
+    figures['target_medians'] = target_medians(
+        figures['targets'], bool(bf16_units(m)))
 
     print('\n3a. The loop taken apart in one process, alternating, %d rounds'
           % args.rounds)
@@ -642,7 +754,8 @@ def main(argv=None):
       print('| %s | %.0f |' % (name, rate))
   else:
     print_table(figures, limit)
-  print_targets(figures['targets'], figures['steal_percent'])
+  print_targets(figures['targets'], figures['steal_percent'],
+                bool(bf16_units(figures['machine'])))
   if args.output:
     with open(args.output, 'w') as f:
       json.dump(figures, f, indent=2)
@@ -665,9 +778,6 @@ def pipeline_and_compute(args, figures):
   figures['compute_only'] = rates
   figures['profile'] = profiles['float32']
   if args.measure_bfloat16:
-    figures['bfloat16_lrn'] = ('fused LRN kernel' if lrn_kernel.load() else
-                               'LRN as float32 ops: %s'
-                               % lrn_kernel.unavailable_reason())
     figures['profile_mixed_bfloat16'] = profiles['mixed_bfloat16']
   for name, rate in rates.items():
     print('   %s: %.0f examples/sec' % (name, rate))
@@ -705,15 +815,15 @@ def loops_in_rounds(args, train_dir):
       [('train step alone, float32', lambda: step_alone('float32')),
        ('cifar10_train.py', loop()),
        ('Keras model.fit', lambda: keras_fit(args.data_dir, args.steps)),
-       (FLOAT32_LRN_OFF_LOOP, loop('float32', {lrn_kernel.SWITCH: 'off'})),
+       (FLOAT32_LRN_OFF_LOOP, loop('float32', {kernels.LRN_SWITCH: 'off'})),
        ('train step alone, mixed_bfloat16',
         lambda: step_alone('mixed_bfloat16')),
        ('cifar10_train.py --precision=mixed_bfloat16', loop('mixed_bfloat16')),
        ('Keras model.fit, mixed_bfloat16',
         lambda: keras_fit(args.data_dir, args.steps, 'mixed_bfloat16')),
-       (LRN_OFF_LOOP, loop('mixed_bfloat16', {lrn_kernel.SWITCH: 'off'})),
+       (LRN_OFF_LOOP, loop('mixed_bfloat16', {kernels.LRN_SWITCH: 'off'})),
        (DISTORTIONS_OFF_LOOP,
-        loop('mixed_bfloat16', {lrn_kernel.DISTORT_SWITCH: 'off'}))])
+        loop('mixed_bfloat16', {kernels.DISTORT_SWITCH: 'off'}))])
   if not args.measure_bfloat16:
     loops = collections.OrderedDict(
         (name, measure) for name, measure in loops.items()
@@ -784,30 +894,57 @@ def print_loop_parts(taken_apart):
                           _below(figures['rate_all_steps'], alone['rate']))))
 
 
-def paired_ratios(loop_rounds):
-  """{target: [its ratio in each round]}, for the TARGETS measured."""
-  return collections.OrderedDict(
-      (target, [a / b for a, b in zip(loop_rounds[numerator],
-                                      loop_rounds[denominator])])
-      for target, numerator, denominator, _ in TARGETS
-      if numerator in loop_rounds and denominator in loop_rounds)
+def paired_ratios(loop_rounds, limit=None):
+  """{target: [its ratio in each round]}, for the TARGETS measured, and
+  with limit (examples/sec) the float32 loop's fraction of it."""
+  targets = collections.OrderedDict(
+      (target.name, [a / b for a, b in zip(loop_rounds[target.numerator],
+                                            loop_rounds[target.denominator])])
+      for target in TARGETS
+      if target.numerator in loop_rounds and target.denominator in loop_rounds)
+  if limit and LIMIT_FRACTION.numerator in loop_rounds:
+    targets[LIMIT_FRACTION.name] = [
+        rate / limit for rate in loop_rounds[LIMIT_FRACTION.numerator]]
+  return targets
 
 
-def print_targets(targets, steal):
-  """The targets' ratios round by round, their median, and how many rounds
-  met each."""
-  least = {target: minimum for target, _, _, minimum in TARGETS}
+def target_medians(targets, bfloat16_units=True):
+  """{target: {'median': of its ratios over the rounds, 'least': the ratio
+  that meets it (None: no target), 'met': whether the median does (None: no
+  target, or one for bfloat16 units on a CPU without them)}}."""
+  known = {target.name: target for target in TARGETS + (LIMIT_FRACTION,)}
+  medians = collections.OrderedDict()
+  for name, ratios in targets.items():
+    target = known[name]
+    median = statistics.median(ratios)
+    applies = target.least is not None and (
+        bfloat16_units or not target.needs_bfloat16_units)
+    medians[name] = dict(median=median, least=target.least,
+                         met=median >= target.least if applies else None)
+  return medians
+
+
+def print_targets(targets, steal, bfloat16_units=True):
+  """The targets' ratios round by round, their median and whether it meets
+  the target, and how many rounds met each."""
+  medians = target_medians(targets, bfloat16_units)
   print('\nTargets, each ratio taken within one round (host steal per round: '
         '%s)' % ', '.join('?' if s is None else '%.1f%%' % s for s in steal))
-  print('| target | per round | median | met |')
-  print('| --- | --- | ---: | --- |')
-  for target, ratios in targets.items():
-    minimum = least[target]
-    met = ('' if minimum is None else '%d of %d rounds' % (
-        sum(r >= minimum for r in ratios), len(ratios)))
-    print('| %s | %s | %.2f | %s |' % (
-        target, ', '.join('%.2f' % r for r in ratios),
-        statistics.median(ratios), met))
+  print('| target | per round | median | met | median meets it |')
+  print('| --- | --- | ---: | --- | --- |')
+  for name, ratios in targets.items():
+    least, met = medians[name]['least'], medians[name]['met']
+    rounds = ('' if least is None else '%d of %d rounds' % (
+        sum(r >= least for r in ratios), len(ratios)))
+    if least is None:
+      verdict = ''
+    elif met is None:
+      verdict = 'not judged: no bfloat16 units'
+    else:
+      verdict = 'yes' if met else 'no'
+    print('| %s | %s | %.2f | %s | %s |' % (
+        name, ', '.join('%.2f' % r for r in ratios),
+        medians[name]['median'], rounds, verdict))
 
 
 def bf16_units(machine_figures):

@@ -3,10 +3,10 @@ run as a user runs them on small data."""
 import json
 import os
 import re
+import statistics
 
 import pytest
 
-from cifar10 import lrn_kernel
 import cifar_fixtures
 from cifar_fixtures import run_script
 import suite_helpers
@@ -90,67 +90,173 @@ def _canned_figures():
   }
 
 
+# A number as the tables print it; not the digits of a name (cifar10,
+# mixed_bfloat16).
+NUMBER = r'(?<![\w.])[-+]?\d+(?:\.\d+)?'
+
+
+def _table(out, header):
+  """The rows of the Markdown table under header, each a list of its cells."""
+  lines = out.splitlines()
+  assert lines.count(header) == 1, header
+  start = lines.index(header)
+  assert set(lines[start + 1]) <= set('|-: '), lines[start + 1]
+  rows = []
+  for line in lines[start + 2:]:
+    if not line.startswith('|'):
+      break
+    assert line.endswith('|'), line
+    rows.append([cell.strip() for cell in line[1:-1].split('|')])
+  assert all(len(row) == len(rows[0]) for row in rows)
+  return rows
+
+
+def _agrees(cell, expected):
+  """Whether the numbers printed in cell are, in order, the expected ones
+  rounded as printed (to within half their last digit)."""
+  printed = re.findall(NUMBER, cell)
+  if len(printed) != len(expected):
+    return False
+  for text, value in zip(printed, expected):
+    decimals = len(text.split('.')[1]) if '.' in text else 0
+    if abs(float(text) - value) > 0.5 * 10 ** -decimals + 1e-9:
+      return False
+  return True
+
+
+def _expected_table(benchmark_speed, figures, limit):
+  """The rows the table should have, in order: (label, unit of the figure,
+  the figures, what follows the ratio's first number, the numbers of the
+  ratio), each ratio computed here from the figures it compares."""
+  loops, compute = figures['loops'], figures['compute_only']
+  ours, this_lrn = loops['cifar10_train.py'], compute['this project']
+  rows = [('compute limit at the matmul peak', 'examples/sec', [limit], None,
+           []),
+          ('train step alone, this LRN', 'examples/sec', [this_lrn],
+           ' of the limit', [this_lrn / limit]),
+          ('train step alone, tf.nn.lrn', 'examples/sec',
+           [compute['tf.nn.lrn']], 'x slower',
+           [this_lrn / compute['tf.nn.lrn']])]
+  pipeline = figures['pipeline']
+  chosen = [row for row in pipeline if row['name'] == 'batched' and
+            row['threads'] ==
+            benchmark_speed.cifar10_input.NUM_PREPROCESS_THREADS][0]
+  for row in [pipeline[0], chosen] + [
+      row for row in pipeline
+      if row['name'] == benchmark_speed.TENSORFLOW_OP_DISTORTIONS]:
+    rows.append(('input pipeline alone, %s, %d threads' % (
+        row['name'], row['threads']), 'images/sec', [row['pipeline']], '%',
+                 [100 * this_lrn / row['pipeline']]))
+  rows.append(('training fed by the batched pipeline / by the per-image one',
+               'examples/sec', [chosen['training'], pipeline[0]['training']],
+               'x', [chosen['training'] / pipeline[0]['training']]))
+  alone = loops['train step alone, float32']
+  rows.append(('cifar10_train.py loop', 'examples/sec', [ours], '%',
+               [100 * abs(1 - ours / alone), alone]))
+  bf16 = compute.get('mixed_bfloat16')
+  if bf16:
+    rows.append(('train step alone, mixed_bfloat16 (%s)' %
+                 figures['bfloat16_lrn'], 'examples/sec', [bf16], 'x float32',
+                 [bf16 / this_lrn]))
+  for name, reference in (('mixed_bfloat16, LRN as float32 ops', bf16),
+                          ('mixed_bfloat16, LRN as bfloat16 ops', bf16),
+                          ('float32, LRN as TensorFlow ops', this_lrn),
+                          ('float32, LRN in XLA', this_lrn),
+                          ('mixed_bfloat16, LRN in XLA', bf16)):
+    if name in compute:
+      rows.append(('train step alone, ' + name, 'examples/sec',
+                   [compute[name]], 'x', [compute[name] / reference]))
+  bf16_loop = loops.get('cifar10_train.py --precision=mixed_bfloat16')
+  for name, rate in loops.items():
+    if name == 'cifar10_train.py --precision=mixed_bfloat16':
+      bf16_alone = loops['train step alone, mixed_bfloat16']
+      ratios = [rate / ours, rate / loops['Keras model.fit, mixed_bfloat16'],
+                100 * abs(1 - rate / bf16_alone), bf16_alone]
+    elif name in benchmark_speed.KERNEL_OFF_LOOPS:
+      ratios = [loops[benchmark_speed.KERNEL_OFF_LOOPS[name][1]] / rate]
+    elif name == 'Keras model.fit, mixed_bfloat16':
+      ratios = [bf16_loop / rate]
+    elif name != 'cifar10_train.py' and not name.startswith('train step'):
+      ratios = [ours / rate]
+    else:
+      continue
+    rows.append((name, 'examples/sec', [rate], 'x', ratios))
+  for kind, label in (('plain', 'cifar10_eval.py --run_once'),
+                      ('flip', 'cifar10_eval.py --run_once --eval_flip')):
+    run = figures['eval'][kind]
+    rows.append(('%s, %d images' % (label, run['images']), 's',
+                 [run['images'], run['seconds'], run['command_seconds']],
+                 None, []))
+  if 'memory' in figures:
+    mem = figures['memory']
+    rows.append(('resident memory, minute 2 -> %.0f' % mem['minutes'], 'MiB',
+                 [mem['rss_at_2_min'], mem['rss_at_end'], mem['peak_rss']],
+                 '%', [100 * mem['growth']]))
+  return rows
+
+
+def _check_table(benchmark_speed, out, figures, limit):
+  """The table in out has every expected row once, in order and nothing
+  else; each figure in its unit, each ratio agreeing with the figures."""
+  table = _table(out, '| measured (batch 128) | figure | ratio |')
+  expected = _expected_table(benchmark_speed, figures, limit)
+  assert [row[0] for row in table] == [row[0] for row in expected]
+  for (label, figure, ratio), (_, unit, values, after, ratios) in zip(
+      table, expected):
+    assert unit in figure.split(), (label, figure)
+    # An eval row's label holds its image count, printed with its figures.
+    assert _agrees(label + ' ' + figure if unit == 's' else figure,
+                   values), (label, figure, values)
+    assert _agrees(ratio, ratios), (label, ratio, ratios)
+    if after is None:
+      assert ratio == '', (label, ratio)
+    else:
+      assert re.search(NUMBER + re.escape(after), ratio), (label, ratio)
+  return dict((row[0], row) for row in table)
+
+
 def test_benchmark_table_states_each_figure_and_ratio(benchmark_speed,
                                                       capsys):
-  benchmark_speed.print_table(_canned_figures(), limit=2000.0)
-  out = capsys.readouterr().out
-  rows = [
-      '| compute limit at the matmul peak | 2000 examples/sec | |',
-      '| train step alone, this LRN | 1000 examples/sec | 0.50 of the limit |',
-      '| train step alone, tf.nn.lrn | 800 examples/sec | 1.25x slower |',
-      "| input pipeline alone, tutorial's per-image queue runners, 16 threads "
-      '| 10000 images/sec | costs 10.0% of a compute step |',
-      '| input pipeline alone, batched, 2 threads | 50000 images/sec | costs '
-      '2.0% of a compute step |',
-      '| input pipeline alone, batched, distortions as TensorFlow ops, 2 '
-      'threads | 25000 images/sec | costs 4.0% of a compute step |',
-      '| training fed by the batched pipeline / by the per-image one | 1000 / '
-      '800 examples/sec | 1.25x |',
-      '| cifar10_train.py loop | 960 examples/sec | 4.0% below its step alone '
-      '(1000 examples/sec beside it) |',
-      '| train step alone, mixed_bfloat16 (fused LRN kernel) | 1500 '
-      'examples/sec | 1.50x float32 |',
-      '| train step alone, mixed_bfloat16, LRN as float32 ops | 1200 '
-      'examples/sec | 0.80x mixed_bfloat16 |',
-      '| train step alone, mixed_bfloat16, LRN as bfloat16 ops | 1125 '
-      'examples/sec | 0.75x mixed_bfloat16 |',
-      '| train step alone, float32, LRN as TensorFlow ops | 950 examples/sec '
-      '| 0.95x this LRN |',
-      '| cifar10_train.py, LRN kernel off | 800 examples/sec | the kernel '
-      'makes the loop 1.20x faster |',
-      '| train step alone, float32, LRN in XLA | 1100 examples/sec | 1.10x '
-      'this LRN |',
-      '| train step alone, mixed_bfloat16, LRN in XLA | 1200 examples/sec | '
-      '0.80x mixed_bfloat16 |',
-      '| cifar10_train.py --precision=mixed_bfloat16 | 1440 examples/sec | '
-      '1.50x the float32 loop; 1.50x Keras mixed_bfloat16; 4.0% below its '
-      'step alone (1500 examples/sec beside it) |',
-      '| cifar10_train.py --precision=mixed_bfloat16, LRN kernel off | 1152 '
-      'examples/sec | the kernel makes the loop 1.25x faster |',
-      '| cifar10_train.py --precision=mixed_bfloat16, distortions kernel off '
-      '| 1200 examples/sec | the distortions kernel makes the loop 1.20x '
-      'faster |',
-      '| Keras model.fit | 640 examples/sec | cifar10_train.py is 1.50x |',
-      '| Keras model.fit, mixed_bfloat16 | 960 examples/sec | '
-      'cifar10_train.py mixed_bfloat16 is 1.50x |',
-      '| cifar10_eval.py --run_once, 10000 images | 1.50 s (4.0 s with '
-      'start-up) | |',
-      '| cifar10_eval.py --run_once --eval_flip, 10000 images | 2.50 s (5.0 s '
-      'with start-up) | |',
-      '| resident memory, minute 2 -> 10 | 1000 -> 1010 MiB (peak 1020) | '
-      '+1.0% |',
-  ]
-  for row in rows:
-    assert row in out.splitlines(), row
-  # Noise can put a loop ahead of its step alone; the table says so.
   figures = _canned_figures()
+  benchmark_speed.print_table(figures, limit=2000.0)
+  out = capsys.readouterr().out
+  table = _check_table(benchmark_speed, out, figures, 2000.0)
+  assert 'below' in table['cifar10_train.py loop'][2]
+  # Noise can put a loop ahead of its step alone; the table says so.
   figures['loops']['cifar10_train.py'] = 1020.0
   benchmark_speed.print_table(figures, limit=2000.0)
-  assert ('| cifar10_train.py loop | 1020 examples/sec | 2.0% above its step '
-          'alone (1000 examples/sec beside it) |'
-          in capsys.readouterr().out.splitlines())
+  table = _check_table(benchmark_speed, capsys.readouterr().out, figures,
+                       2000.0)
+  assert 'above' in table['cifar10_train.py loop'][2]
   # Without bfloat16 units the table says what that means.
   assert 'bfloat16 units: none' in out
+
+
+TARGETS_HEADER = '| target | per round | median | met | median meets it |'
+
+
+def _check_targets(benchmark_speed, out, targets, bfloat16_units=True):
+  """The targets' table in out: one row per target in order, each round's
+  ratio, their median, the rounds that met it and the median's verdict."""
+  rows = _table(out, TARGETS_HEADER)
+  assert [row[0] for row in rows] == list(targets)
+  known = {t.name: t for t in benchmark_speed.TARGETS +
+           (benchmark_speed.LIMIT_FRACTION,)}
+  for name, per_round, median, met, verdict in rows:
+    ratios, target = targets[name], known[name]
+    assert _agrees(per_round, ratios), (name, per_round)
+    assert _agrees(median, [statistics.median(ratios)]), (name, median)
+    if target.least is None:
+      assert (met, verdict) == ('', ''), name
+      continue
+    assert met == '%d of %d rounds' % (
+        sum(r >= target.least for r in ratios), len(ratios)), name
+    if target.needs_bfloat16_units and not bfloat16_units:
+      assert verdict.startswith('not judged'), name
+    else:
+      assert verdict == ('yes' if statistics.median(ratios) >= target.least
+                         else 'no'), name
+  return {row[0]: row for row in rows}
 
 
 def test_benchmark_pairs_each_target_within_a_round(benchmark_speed, capsys):
@@ -161,29 +267,39 @@ def test_benchmark_pairs_each_target_within_a_round(benchmark_speed, capsys):
             'train step alone, mixed_bfloat16': [2000.0, 1000.0],
             'cifar10_train.py --precision=mixed_bfloat16': [1960.0, 900.0],
             'Keras model.fit, mixed_bfloat16': [1200.0, 560.0]}
-  targets = benchmark_speed.paired_ratios(rounds)
+  targets = benchmark_speed.paired_ratios(rounds, limit=2000.0)
   assert targets['mixed_bfloat16 loop / its step alone >= 0.95'] == [
       pytest.approx(0.98), pytest.approx(0.9)]
   assert targets['float32 loop / Keras float32 >= 1.5'] == [
       pytest.approx(1.6), pytest.approx(470 / 350)]
+  # The float32 loop's fraction of the compute limit, round by round.
+  assert targets['float32 loop / float32 compute limit (no target)'] == [
+      pytest.approx(0.48), pytest.approx(0.235)]
   benchmark_speed.print_targets(targets, [0.5, None])
-  out = capsys.readouterr().out.splitlines()
-  assert 'host steal per round: 0.5%, ?' in out[1]
-  for row in ('| mixed_bfloat16 loop / its step alone >= 0.95 | 0.98, 0.90 '
-              '| 0.94 | 1 of 2 rounds |',
-              '| mixed_bfloat16 loop / float32 loop >= 1.6 | 2.04, 1.91 | '
-              '1.98 | 2 of 2 rounds |',
-              '| mixed_bfloat16 loop / Keras mixed_bfloat16 >= 1.5 | 1.63, '
-              '1.61 | 1.62 | 2 of 2 rounds |',
-              '| float32 loop / Keras float32 >= 1.5 | 1.60, 1.34 | 1.47 | 1 '
-              'of 2 rounds |',
-              '| float32 loop / its step alone (no target) | 0.96, 0.94 | 0.95 '
-              '|  |'):
-    assert row in out, row
-  # A loop left out (no Keras installed, say) leaves its targets out.
+  out = capsys.readouterr().out
+  assert 'host steal per round: 0.5%, ?' in out.splitlines()[1]
+  rows = _check_targets(benchmark_speed, out, targets)
+  # Met in one round of two, yet not in its median.
+  assert rows['mixed_bfloat16 loop / its step alone >= 0.95'][3:] == [
+      '1 of 2 rounds', 'no']
+  assert rows['mixed_bfloat16 loop / Keras mixed_bfloat16 >= 1.5'][4] == 'yes'
+  medians = benchmark_speed.target_medians(targets)
+  assert medians['mixed_bfloat16 loop / float32 loop >= 1.6'] == dict(
+      median=pytest.approx((1960 / 960 + 900 / 470) / 2), least=1.6, met=True)
+  assert medians['float32 loop / float32 compute limit (no target)'][
+      'met'] is None
+  # Emulated bfloat16: its speed-ups over float32 and Keras are not judged,
+  # the loop beside its own step still is.
+  benchmark_speed.print_targets(targets, [0.5, None], bfloat16_units=False)
+  rows = _check_targets(benchmark_speed, capsys.readouterr().out, targets,
+                        bfloat16_units=False)
+  assert rows['mixed_bfloat16 loop / its step alone >= 0.95'][4] == 'no'
+  # A loop left out (no Keras installed, say) leaves its targets out, and
+  # without a limit there is no fraction of it.
   del rounds['Keras model.fit']
-  assert 'float32 loop / Keras float32 >= 1.5' not in (
-      benchmark_speed.paired_ratios(rounds))
+  targets = benchmark_speed.paired_ratios(rounds)
+  assert 'float32 loop / Keras float32 >= 1.5' not in targets
+  assert 'float32 loop / float32 compute limit (no target)' not in targets
 
 
 def test_steal_share_comes_from_the_hypervisor_counter(benchmark_speed):
@@ -211,7 +327,9 @@ def test_benchmark_compute_only_measures_and_profiles_each_variant(
                         'mixed_bfloat16, LRN as bfloat16 ops',
                         'float32, LRN in XLA', 'mixed_bfloat16, LRN in XLA'
                        } | ({'float32, LRN as TensorFlow ops'}
-                            if lrn_kernel.load() else set())
+                            if benchmark_speed.fused_lrn_reason(
+                                benchmark_speed.tf.float32) is None
+                            else set())
   assert all(rate > 0 for rate in rates.values())
   assert set(profiles) == {'float32', 'mixed_bfloat16'}
   for name in profiles:
@@ -219,6 +337,26 @@ def test_benchmark_compute_only_measures_and_profiles_each_variant(
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares['convolutions (with bias, ReLU)'] > 0
     assert shares['LRN and its gradient'] > 0
+
+
+def test_benchmark_profile_counts_the_casts_around_the_lrn_as_the_lrn(
+    benchmark_speed):
+  tf = benchmark_speed.tf
+  with tf.Graph().as_default() as graph:
+    # A bfloat16 network whose LRN is float32 ops between casts.
+    benchmark_speed._train_graph(
+        tf.zeros([2, 24, 24, 3]), tf.zeros([2], tf.int32), 'mixed_bfloat16',
+        batch_size=2, lrn=(benchmark_speed.lrn_ops.band_lrn, tf.float32))
+  casts = benchmark_speed._lrn_casts(graph)
+  # Into and out of norm1 and norm2.
+  assert len(casts) == 4
+  category = benchmark_speed._category
+  for cast in casts:
+    assert category(cast, casts) == benchmark_speed.LRN_KIND
+    assert category('gradients/%s_grad/Cast' % cast,
+                    casts) == benchmark_speed.LRN_KIND
+  assert category('gradients/conv1/Cast_grad/Cast', casts) != (
+      benchmark_speed.LRN_KIND)
 
 
 def test_benchmark_leaves_bfloat16_out_where_asked(benchmark_speed, data_dir):
@@ -248,12 +386,9 @@ def test_benchmark_table_without_bfloat16_rows(benchmark_speed, capsys):
   del figures['bfloat16_lrn']
   benchmark_speed.print_table(figures, limit=2000.0)
   out = capsys.readouterr().out
-  assert '| Keras model.fit | 640 examples/sec | cifar10_train.py is 1.50x |' \
-      in out
-  assert '| train step alone, float32, LRN as TensorFlow ops | 950 ' \
-      'examples/sec | 0.95x this LRN |' in out
-  assert '| cifar10_train.py, LRN kernel off | 800 examples/sec | the kernel ' \
-      'makes the loop 1.20x faster |' in out
+  table = _check_table(benchmark_speed, out, figures, 2000.0)
+  assert {'Keras model.fit', 'train step alone, float32, LRN as TensorFlow ops',
+          'cifar10_train.py, LRN kernel off'} <= set(table)
   assert 'mixed_bfloat16 |' not in out and 'mixed_bfloat16 (' not in out
 
 
@@ -289,7 +424,8 @@ def test_benchmark_without_data_says_where_to_point_it(benchmark_speed,
 
 
 @pytest.mark.slow
-def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
+def test_benchmark_prints_every_part_and_the_ratios(benchmark_speed, data_dir,
+                                                    tmp_path):
   """The whole benchmark end to end, as a user runs it (a few minutes)."""
   output = tmp_path / 'figures.json'
   result = run_script([os.path.join('scripts', 'benchmark_speed.py'),
@@ -299,23 +435,35 @@ def test_benchmark_prints_every_part_and_the_ratios(data_dir, tmp_path):
                       timeout=900)
   assert result.returncode == 0, result.stdout + result.stderr
   out = result.stdout
-  for part in ('float32 matmul peak', '1. Input pipeline alone',
-               '2. Train step alone', '3./4. Full training loops',
-               '5. Evaluation', '6. Memory'):
+  for part in ('float32 matmul peak', 'Fused kernels (cifar10/kernels)',
+               '1. Input pipeline alone', '2. Train step alone',
+               '3./4. Full training loops', '5. Evaluation', '6. Memory'):
     assert part in out
-  assert re.search(r'\| cifar10_train.py loop \| \d+ examples/sec \|', out)
-  assert re.search(r'\| Keras model.fit \| \d+ examples/sec \| '
-                   r'cifar10_train.py is [\d.]+x \|', out)
-  assert re.search(r'resident memory, minute 2 -> \d+ \| \d+ -> \d+ MiB', out)
-  assert re.search(r'\| float32 loop / Keras float32 >= 1.5 \| [\d.]+ \| '
-                   r'[\d.]+ \| [01] of 1 rounds \|', out)
+  assert re.search(r'^bfloat16 units: ', out, re.M)
   figures = json.loads(output.read_text())
   assert len(figures['loop_rounds']['cifar10_train.py']) == 1
   assert len(figures['steal_percent']) == 1
   assert set(figures['loop_taken_apart']) == {'float32', 'mixed_bfloat16'}
-  assert re.search(r'\d\.\d%  LRN and its gradient', out)
-  assert re.search(r'^bfloat16 units: ', out, re.M)
-  figures = json.load(open(str(output)))
   assert set(figures['eval']) == {'plain', 'flip'}
   assert figures['compute_only']['mixed_bfloat16'] > 0
   assert [row['threads'] for row in figures['pipeline']] == [16, 1, 2, 4, 2]
+  # The table: every row once, in order, its ratios those of the figures.
+  _check_table(benchmark_speed, out, figures, figures['compute_limit'])
+  # The targets: each one's median over the rounds and its verdict, the
+  # float32 loop's fraction of the compute limit among them.
+  units = bool(benchmark_speed.bf16_units(figures['machine']))
+  rows = _check_targets(benchmark_speed, out, figures['targets'], units)
+  for name in ('mixed_bfloat16 loop / float32 loop >= 1.6',
+               'mixed_bfloat16 loop / Keras mixed_bfloat16 >= 1.5',
+               'float32 loop / float32 compute limit (no target)'):
+    assert name in rows
+  assert figures['targets'][
+      'float32 loop / float32 compute limit (no target)'] == [pytest.approx(
+          figures['loop_rounds']['cifar10_train.py'][0] /
+          figures['compute_limit'])]
+  assert set(figures['target_medians']) == set(figures['targets'])
+  # The LRN's share of the bfloat16 step, in part 2's profile.
+  profile = out.split('Where the time goes, mixed_bfloat16:')[1]
+  assert re.match(r'(\n   +[\d.]+%  .+)*\n   +[\d.]+%  LRN and its gradient\n',
+                  profile)
+  assert dict(figures['profile_mixed_bfloat16'])['LRN and its gradient'] > 0

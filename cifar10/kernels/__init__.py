@@ -47,10 +47,9 @@ def library(switch=LRN_SWITCH):
   loaded; unavailable_reason() says why, and the first time one line on
   stderr does."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  folder = build.cache_dir()
-  if os.environ.get(switch, 'auto').lower() in _OFF:
-    _unavailable[folder] = '%s=%s' % (switch, os.environ[switch])
+  if _switched_off(switch):
     return None, None
+  folder = build.cache_dir()
   if folder not in _loaded:
     try:
       path, record = build.ready(folder)
@@ -66,8 +65,14 @@ def library(switch=LRN_SWITCH):
   return _loaded[folder]
 
 
-def unavailable_reason():
-  """Why library() found none, or None where it did."""
+def _switched_off(switch):
+  return os.environ.get(switch, 'auto').lower() in _OFF
+
+
+def unavailable_reason(switch=LRN_SWITCH):
+  """Why library(switch) found none, or None where it did."""
+  if _switched_off(switch):
+    return '%s=%s' % (switch, os.environ[switch])
   return _unavailable.get(build.cache_dir())
 
 
