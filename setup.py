@@ -4,6 +4,7 @@
     pip install -e '.[test]'    # plus what the test suite needs
     pip install -e '.[charts]'  # matplotlib, for --chart and plot_curves.py
     pip install -e '.[notebook]'  # JupyterLab, Notebook 7, the widgets
+    pip install -e '.[docs]'    # MkDocs and Material, to build the site
 """
 from setuptools import find_packages, setup
 
@@ -44,6 +45,8 @@ setup(
         # scripts/plot_curves.py. An extra, not a dependency: nothing else
         # draws, and matplotlib brings Pillow and its fonts with it.
         'charts': ['matplotlib>=3.5'],
+        # The documentation site (mkdocs.yml, docs/): mkdocs serve / build.
+        'docs': ['mkdocs>=1.6', 'mkdocs-material>=9.5'],
         'hub': ['tensorflow_hub'],
         'torch': ['torch'],
         # The notebooks (notebooks/*.ipynb), their DrawDigit widget

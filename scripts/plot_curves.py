@@ -1,6 +1,6 @@
 """Draws precision @ 1 against minutes of training for one or more curves.
 
-  python scripts/plot_curves.py --output=docs/time_to_accuracy.svg \
+  python scripts/plot_curves.py --output=/tmp/curves.svg \
       "tutorial schedule=docs/curve_tutorial.csv" "fast schedule=docs/curve_fast.csv"
 
 Each argument is LABEL=CSV, a curve written by scripts/cifar10_real_data.py

@@ -13,7 +13,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check pip-tools
-"$work/venv/bin/pip-compile" --quiet --upgrade --extra test --extra notebook \
+"$work/venv/bin/pip-compile" --quiet --upgrade --extra test --extra notebook --extra docs \
     --strip-extras --no-emit-index-url --no-emit-find-links \
     --output-file constraints.txt setup.py
 echo "constraints.txt: $(grep -c '==' constraints.txt) pinned packages."

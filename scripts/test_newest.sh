@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --upgrade \
-    -e '.[test,notebook]'
+    -e '.[test,notebook,docs]'
 echo "Newer than constraints.txt:"
 "$work/venv/bin/pip" list --format=freeze --disable-pip-version-check |
   sort > "$work/newest.txt"

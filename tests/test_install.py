@@ -30,7 +30,7 @@ def test_the_lock_pins_every_requirement_within_its_range():
   checked = 0
   for requirement in requirements:
     marker = requirement.marker
-    extras = ('test', 'notebook')
+    extras = ('test', 'notebook', 'docs')
     if marker is not None and not any(marker.evaluate({'extra': e})
                                       for e in extras):
       continue  # Another extra's (charts, hub, torch): not in the test run.
@@ -55,6 +55,6 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_environment():
   readme = open(os.path.join(REPO_ROOT, 'README.md')).read()
   assert '```sh\n%s\n```' % command in readme
   assert command.startswith('python3 -m venv .venv && . .venv/bin/activate')
-  assert "pip install -c constraints.txt -e '.[test,notebook]'" in command
+  assert "pip install -c constraints.txt -e '.[test,notebook,docs]'" in command
   assert command.endswith('python -m pytest')
   assert 'bash -euo pipefail -c "$test_command"' in script

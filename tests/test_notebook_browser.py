@@ -8,7 +8,7 @@ JupyterLab may have saved into notebooks/ (notebook_files.clean_copy; its
 autosave never touches notebooks/ either). Its kernel starts as a user's
 (the editable install, TF_CPP_MIN_LOG_LEVEL unset) and restores the suite's
 trained MNIST checkpoint; no TensorFlow notice shows under a cell. Takes the
-screenshots the README shows; with SAVE_SCREENSHOTS=1 in the environment it
+screenshots docs/notebooks.md shows; with SAVE_SCREENSHOTS=1 in the environment it
 writes them to docs/notebook_jupyterlab.png and docs/notebook_notebook7.png
 (not on every run, so that running the tests leaves the checkout as it
 was).

@@ -1,4 +1,4 @@
-"""The README's "What a mistake prints" table is what the commands print.
+"""docs/reference.md's "What a mistake prints" table is what the commands print.
 
 Each row's command runs in this process (run_in_process) with /tmp/ moved
 into a temp folder, where the files the row's mistake needs are made first;
@@ -22,7 +22,7 @@ ROW = re.compile(r'^\| `([^`]+)`[^|]* \| `(.+)` \|$')
 
 
 def readme_rows():
-  with open(os.path.join(cifar_fixtures.REPO_ROOT, 'README.md')) as f:
+  with open(os.path.join(cifar_fixtures.REPO_ROOT, 'docs', 'reference.md')) as f:
     text = f.read()
   table = text.split('<!-- messages:')[1].split('<!-- end of messages -->')[0]
   return [ROW.match(line).groups() for line in table.splitlines()
