@@ -98,8 +98,11 @@ def define_trainer_flags():
                        'How often to log results to the console (steps).',
                        lower_bound=1)
   flags.DEFINE_boolean('fresh', False,
-                       'Delete --train_dir and start from step 0 instead of '
-                       'resuming from its latest checkpoint (true/false).')
+                       'Start from step 0 instead of resuming from the latest '
+                       'checkpoint in --train_dir, removing what a trainer '
+                       'wrote there (checkpoints, events, the graph); a '
+                       'folder that holds anything else is refused '
+                       '(true/false).')
   flags.DEFINE_integer('save_checkpoint_secs', defaults.save_checkpoint_secs,
                        'How often to save a checkpoint (seconds); one is '
                        'always saved at the last step.', lower_bound=1)
