@@ -138,10 +138,12 @@ def distorted_inputs(data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
 
 
 def inputs(eval_data, data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
-           num_examples=None):
-  """Construct input for CIFAR evaluation: every example exactly once."""
+           num_examples=None, crops=1):
+  """Construct input for CIFAR evaluation: every example exactly once (with
+  crops=5, each as its five 24x24 crops)."""
   return cifar10_input.inputs(eval_data=eval_data, data_dir=data_dir,
-                              batch_size=batch_size, num_examples=num_examples)
+                              batch_size=batch_size, num_examples=num_examples,
+                              crops=crops)
 
 
 def inference(images):
@@ -395,16 +397,30 @@ def variables_to_restore(checkpoint_path=None):
   return {v.op.name: v for v in tf.global_variables()}, False
 
 
-def class_probabilities(images, flip=False, precision='float32'):
-  """Softmax over the classes, float32 [batch, NUM_CLASSES], for evaluation.
+def view_probabilities(images, flip=False, precision='float32'):
+  """Softmax over the classes of each view of each image, for evaluation:
+  float32 [views, batch, NUM_CLASSES].
 
-  With flip, each image and its mirror image go through the network in one
-  pass and their softmax outputs are averaged (test-time augmentation).
-  precision is logits()'.
+  images: [batch, 24, 24, 3] (one view), or [batch, crops, 24, 24, 3]
+    (cifar10_input.eval_images with crops). With flip, each view's mirror
+    image too, after them. All views go through the network in one pass,
+    view by view, so that its first batch rows are the images themselves.
+  precision: logits()'.
   """
-  if not flip:
-    return tf.nn.softmax(tf.cast(logits(images, precision), tf.float32))
-  both = logits(tf.concat([images, tf.reverse(images, [2])], axis=0),
-                precision)
-  halves = tf.split(tf.nn.softmax(tf.cast(both, tf.float32)), 2)
-  return tf.multiply(0.5, halves[0] + halves[1])
+  if images.shape.ndims == 4:
+    images = images[:, None]
+  views = tf.transpose(images, [1, 0, 2, 3, 4])
+  if flip:
+    views = tf.concat([views, tf.reverse(views, [3])], axis=0)
+  count = tf.shape(views)[0]
+  flat = tf.reshape(views, [-1, IMAGE_SIZE, IMAGE_SIZE, 3])
+  probabilities = tf.nn.softmax(tf.cast(logits(flat, precision), tf.float32))
+  return tf.reshape(probabilities, [count, -1, NUM_CLASSES])
+
+
+def class_probabilities(images, flip=False, precision='float32'):
+  """Softmax over the classes, float32 [batch, NUM_CLASSES], for evaluation:
+  the average of view_probabilities' views (test-time augmentation where
+  there are several: each image's mirror image with flip, its corner crops
+  with crops)."""
+  return tf.reduce_mean(view_probabilities(images, flip, precision), axis=0)

@@ -93,13 +93,18 @@ def define_flags():
                        'Bake cifar10_eval.py --eval_flip into the model: '
                        'average the softmax outputs of each image and its '
                        'mirror image (true/false); twice the compute.')
+  flags.DEFINE_enum('eval_crops', '1', ['1', '5'],
+                    'Bake cifar10_eval.py --eval_crops into the model '
+                    '(crops): 5 averages the softmax outputs of the central '
+                    'and the four corner 24x24 crops; five times the '
+                    'compute.')
   flags.DEFINE_string('data_dir', cifar10.DEFAULT_DATA_DIR,
                       'CIFAR-10 data folder (path); only its batches.meta.txt '
                       'is read, for the class names the model returns. '
                       'Without one, the ten standard names are used.')
 
 
-def frozen_graph(checkpoint_path, flip=False):
+def frozen_graph(checkpoint_path, flip=False, crops=1):
   """(GraphDef, uses_averages): pixels (float32 [N, 32, 32, 3], 0-255) ->
   probabilities and the local4 feature vectors, through the evaluation
   preprocessing and the network, with the checkpoint's weights (its moving
@@ -110,7 +115,8 @@ def frozen_graph(checkpoint_path, flip=False):
   with graph.as_default(), kernels.portable():
     pixels = tf.placeholder(tf.float32, [None, trained_model.SIZE,
                                          trained_model.SIZE, 3], name=_INPUT)
-    tf.identity(trained_model.probabilities(pixels, flip, dtype), name=_OUTPUT)
+    tf.identity(trained_model.probabilities(pixels, flip, dtype, crops),
+                name=_OUTPUT)
     tf.identity(trained_model.features(pixels), name=_FEATURES)
     saver, uses_averages = trained_model.saver(checkpoint_path)
     with tf.Session(graph=graph) as sess:
@@ -241,13 +247,13 @@ def check_export_dir(export_dir, overwrite=False):
 
 
 def export(checkpoint_path, export_dir, names, flip=False, tflite=False,
-           quantize=False, overwrite=False):
+           quantize=False, overwrite=False, crops=1):
   """Exports into export_dir atomically; returns (uses_averages, sizes), sizes
   a list of (what, bytes)."""
   export_dir = os.path.abspath(export_dir)
   check_export_dir(export_dir, overwrite)
   with files.staged_folder(export_dir, 'the export') as new:
-    graph_def, uses_averages = frozen_graph(checkpoint_path, flip)
+    graph_def, uses_averages = frozen_graph(checkpoint_path, flip, crops)
     model = CifarModel(graph_def, names)
     write_export(model, new, tflite, quantize)
     sizes = [('SavedModel', folder_bytes(new))]
@@ -271,7 +277,7 @@ def main(argv):
   checkpoint_path = trained_model.require_checkpoint(FLAGS.checkpoint_dir)
   uses_averages, sizes = export(checkpoint_path, FLAGS.export_dir, names,
                                 FLAGS.eval_flip, FLAGS.tflite, FLAGS.quantize,
-                                FLAGS.overwrite)
+                                FLAGS.overwrite, int(FLAGS.eval_crops))
   if not uses_averages:
     sys.stderr.write('cifar10_export: %s\n' %
                      (trained_model.RAW_WEIGHTS_NOTE % checkpoint_path))

@@ -376,12 +376,20 @@ def distort_images(images, color_jitter=True, depth_major=False):
       size=IMAGE_SIZE, depth_major=depth_major)
 
 
-def eval_images(images):
-  """Central 24x24 crop and standardisation, the evaluation preprocessing."""
-  margin = (ORIGINAL_SIZE - IMAGE_SIZE) // 2
-  images = tf.cast(images[:, margin:margin + IMAGE_SIZE,
-                          margin:margin + IMAGE_SIZE], tf.float32)
-  return tf.image.per_image_standardization(images)
+# The 24x24 crops of a 32x32 image that evaluation can score, as (row,
+# column) of their top left corner: the central one (the tutorial's), then
+# the four corners (multi-crop evaluation, --eval_crops=5).
+CROP_OFFSETS = ((4, 4), (0, 0), (0, 8), (8, 0), (8, 8))
+
+
+def eval_images(images, crops=1):
+  """The evaluation preprocessing of a batch of 32x32 images: the central
+  24x24 crop, standardised, [batch, 24, 24, 3]; with crops=5, the four
+  corner crops after it, [batch, 5, 24, 24, 3]."""
+  views = [tf.image.per_image_standardization(tf.cast(
+      images[:, y:y + IMAGE_SIZE, x:x + IMAGE_SIZE], tf.float32))
+           for y, x in CROP_OFFSETS[:crops]]
+  return views[0] if crops == 1 else tf.stack(views, axis=1)
 
 
 def shuffle_queue_examples(num_records):
@@ -448,7 +456,7 @@ def distorted_inputs(data_dir, batch_size,
   return images, tf.reshape(label_batch, [batch_size])
 
 
-def inputs(eval_data, data_dir, batch_size, num_examples=None):
+def inputs(eval_data, data_dir, batch_size, num_examples=None, crops=1):
   """Construct input for CIFAR evaluation: one pass, in file order.
 
   Unlike the tutorial's queue, this yields every example exactly once and
@@ -460,9 +468,11 @@ def inputs(eval_data, data_dir, batch_size, num_examples=None):
     data_dir: path to the CIFAR-10 data directory.
     batch_size: number of images per batch.
     num_examples: how many examples to read (default: all in the files).
+    crops: 1 (the central crop) or 5 (and the four corners): eval_images.
 
   Returns:
-    images: 4D float32 tensor of [<=batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
+    images: float32 [<=batch_size, IMAGE_SIZE, IMAGE_SIZE, 3], or with
+      crops=5 [<=batch_size, 5, IMAGE_SIZE, IMAGE_SIZE, 3].
     labels: 1D int32 tensor of [<=batch_size].
 
   Raises:
@@ -481,7 +491,7 @@ def inputs(eval_data, data_dir, batch_size, num_examples=None):
 
   def _parse(record_bytes):
     images, labels = decode_records(record_bytes)
-    return eval_images(images), labels
+    return eval_images(images, crops), labels
 
   with tf.name_scope('input'):
     dataset = (tf.data.FixedLengthRecordDataset(filenames, RECORD_BYTES)

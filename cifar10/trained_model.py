@@ -109,13 +109,14 @@ def decode_images(encoded):
                                                        tf2.float32))
 
 
-def probabilities(pixels, flip=False, dtype=tf.float32):
+def probabilities(pixels, flip=False, dtype=tf.float32, crops=1):
   """float32 [N, 10] softmax of float pixels 0-255 [N, 32, 32, 3].
 
-  The evaluation preprocessing of cifar10_eval.py, then the network; builds
-  the network's variables (restore them with `saver`).
+  The evaluation preprocessing of cifar10_eval.py (with crops=5, its five
+  crops), then the network; builds the network's variables (restore them
+  with `saver`).
   """
-  images_24 = cifar10_input.eval_images(pixels)
+  images_24 = cifar10_input.eval_images(pixels, crops)
   # A --use_fp16 checkpoint holds float16 weights, read as such.
   precision = 'float16' if dtype == tf.float16 else 'float32'
   with tf.name_scope(_SCOPE):

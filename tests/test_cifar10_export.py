@@ -310,3 +310,31 @@ def test_overwrite_replaces_only_an_earlier_export(tmp_path, run_in_process,
       'cifar10_export: error: --export_dir %s is not an export of '
       'cifar10_export (it holds ' % folder)
   assert sorted(os.listdir(str(folder))) == sorted(inside)
+
+
+def test_multi_crop_export_gives_the_checkpoints_multi_crop_softmax(
+    cifar_trained, tmp_path):
+  """--eval_crops=5 bakes the five crops into the model, as cifar10_eval
+  scores them; the feature vectors stay the central crop's."""
+  checkpoint = tf1.train.latest_checkpoint(str(cifar_trained['train_dir']))
+  cifar10_export.export(checkpoint, str(tmp_path / 'model'), NAMES, crops=5)
+  pixels = cifar_fixtures.cifar_test_images(cifar_trained['data_dir'])[0][:8]
+  pixels = pixels.astype(np.float32)
+  with tf1.Graph().as_default():
+    images = tf1.placeholder(tf1.float32, [None, 32, 32, 3])
+    probabilities = cifar10.class_probabilities(
+        cifar10_input.eval_images(images, crops=5))
+    saver = tf1.train.Saver(cifar10.variables_to_restore())
+    with tf1.Session() as sess:
+      saver.restore(sess, checkpoint)
+      expected = sess.run(probabilities, {images: pixels})
+  loaded = tf.saved_model.load(str(tmp_path / 'model'))
+  out = loaded.signatures['predict_images'](images=tf.constant(pixels))
+  np.testing.assert_allclose(out['probabilities'].numpy(), expected,
+                             atol=1e-5)
+  features = loaded.signatures['feature_vector'](
+      images=tf.constant(pixels / 255.0))['feature_vector']
+  np.testing.assert_allclose(
+      features.numpy(),
+      checkpoint_local4(str(cifar_trained['train_dir']),
+                        pixels), rtol=1e-4, atol=1e-4)

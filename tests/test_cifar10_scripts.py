@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 from tensorboard.backend.event_processing import event_accumulator
@@ -392,3 +393,52 @@ def test_training_graph_is_finalized_and_its_op_count_fixed(
   assert min(hook.counts) == max(hook.counts) > 500
   refused = hook.refused or ''
   assert 'finalized' in refused
+
+
+@pytest.mark.parametrize('flip', [False, True])
+def test_multi_crop_evaluation_is_reported_beside_the_central_crop(
+    tmp_path, capsys, flip):
+  """--eval_crops=5 scores the central crop (the tutorial's figure, printed
+  and summarised as always) and, from the same pass, the five crops averaged
+  (a line and a summary of their own). A model that answers by the top-left
+  pixel's colour sees the difference: the corner crops see that pixel."""
+  data_dir = cifar_fixtures.write_dataset(tmp_path / 'data', records_per_file=2,
+                                          test_labels=[3] * 40)
+  path = cifar_fixtures.write_checkpoint(tmp_path / 'train', 9, shadow_class=3)
+  evaluator = cifar10_eval.Evaluator('test', data_dir, 16, 40, flip=flip,
+                                     crops=5)
+  assert cifar10_eval.eval_once(evaluator, _writer(tmp_path / 'eval'), path)
+  out = capsys.readouterr().out
+  assert PRECISION_LINE.findall(out) == ['1.000']
+  assert re.search(r': precision @ 1 = 1\.000 over 5 crops$', out, re.M)
+  events = _events(tmp_path / 'eval')
+  assert events.Scalars('Precision @ 1')[0].value == 1.0
+  assert events.Scalars(cifar10_eval.CROPS_TAG)[0].value == 1.0
+  assert events.Scalars(cifar10_eval.CROPS_TAG)[0].step == 9
+
+
+def test_the_views_of_multi_crop_evaluation_are_the_crops_and_mirrors():
+  """view_probabilities runs each view through the network once: the
+  central crop first (its rows are the images themselves), the corners, then
+  the mirrors; class_probabilities averages them."""
+  rng = np.random.RandomState(3)
+  images = rng.randint(0, 256, (2, 32, 32, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    crops = cifar10_input.eval_images(tf.constant(images), crops=5)
+    views = cifar10.view_probabilities(crops, flip=True)
+    tf.get_variable_scope().reuse_variables()
+    average = cifar10.class_probabilities(crops, flip=True)
+    singles = []
+    for mirror in (False, True):
+      for y, x in cifar10_input.CROP_OFFSETS:
+        crop = images[:, y:y + 24, x:x + 24]
+        crop = crop[:, :, ::-1] if mirror else crop
+        singles.append(tf.nn.softmax(cifar10.inference(
+            tf.image.per_image_standardization(tf.constant(crop.copy())))))
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      views_v, average_v, singles_v = sess.run([views, average, singles])
+  assert views_v.shape == (10, 2, 10)
+  np.testing.assert_allclose(views_v, np.stack(singles_v), rtol=1e-4,
+                             atol=1e-6)
+  np.testing.assert_allclose(average_v, views_v.mean(axis=0), rtol=1e-5)
