@@ -45,6 +45,10 @@ def parse_args(argv):
                       help='Minutes between checkpoints, each evaluated.')
   parser.add_argument('--eval_flip', action='store_true',
                       help='Evaluate with cifar10_eval.py --eval_flip.')
+  parser.add_argument('--eval_crops', choices=['1', '5'], default='1',
+                      help='cifar10_eval.py --eval_crops (crops): with 5, the '
+                      'curve has a column of the five-crop precision beside '
+                      'the central crop\'s.')
   parser.add_argument('--csv', default=None,
                       help='CSV file for the curve (default work_dir/curve.csv).')
   parser.add_argument('--report_only', action='store_true',
@@ -83,7 +87,7 @@ def main(argv=None):
       bench_common.command('cifar10/cifar10_eval.py') +
       ['--data_dir', args.data_dir, '--checkpoint_dir', train_dir,
        '--eval_dir', eval_dir, '--eval_interval_secs', '0',
-       '--eval_flip=%s' % args.eval_flip],
+       '--eval_flip=%s' % args.eval_flip, '--eval_crops', args.eval_crops],
       stdout=eval_log, stderr=subprocess.STDOUT, env=bench_common.ENV)
   try:
     # A little past --minutes, so the checkpoint due at that time is written.
@@ -121,9 +125,9 @@ def resident_mib(pid):
   return None
 
 
-def evaluated(eval_dir):
+def evaluated(eval_dir, tag='Precision @ 1'):
   """(step, precision @ 1) of each checkpoint cifar10_eval.py scored, from
-  the summaries it wrote (its console names no step)."""
+  the summaries it wrote under tag."""
   # Only the report needs TensorFlow: the runs it starts import their own.
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel('ERROR')  # summary_iterator's deprecation note.
@@ -131,7 +135,7 @@ def evaluated(eval_dir):
   for path in sorted(tf.io.gfile.glob(os.path.join(eval_dir, 'events.*'))):
     for event in tf.train.summary_iterator(path):
       for value in event.summary.value:
-        if value.tag == 'Precision @ 1':
+        if value.tag == tag:
           points[event.step] = value.simple_value
   return sorted(points.items())
 
@@ -157,7 +161,9 @@ def report(args, started):
       memory = [(float(r['seconds']) / 60, float(r['rss_mib']))
                 for r in csv.DictReader(f)]
   rows = []
-  for step, precision in evaluated(os.path.join(args.work_dir, 'eval')):
+  eval_dir = os.path.join(args.work_dir, 'eval')
+  five_crops = dict(evaluated(eval_dir, 'Precision @ 1 (5 crops)'))
+  for step, precision in evaluated(eval_dir):
     before = [s for s in steps if s[0] <= step] or [(0, 0.0, 0.0)]
     rates = [r for _, _, r in before[-30:]]
     minutes = before[-1][1]
@@ -168,19 +174,24 @@ def report(args, started):
                      precision=round(float(precision), 4),
                      examples_per_sec=round(sum(rates) / len(rates), 1),
                      rss_mib=round(rss[-1])))
+    if five_crops:
+      rows[-1]['precision_5_crops'] = round(float(five_crops.get(step, 0)), 4)
   minutes_trained = steps[-1][1] if steps else 0
   csv_path = args.csv or os.path.join(args.work_dir, 'curve.csv')
   with open(csv_path, 'w') as f:
     writer = csv.DictWriter(f, ['step', 'minutes', 'epochs', 'precision',
-                                'examples_per_sec', 'rss_mib'])
+                                'examples_per_sec', 'rss_mib'] +
+                            (['precision_5_crops'] if five_crops else []))
     writer.writeheader()
     writer.writerows(rows)
   print('| step | minutes | epochs | precision @ 1 | examples/sec | '
-        'resident MiB |')
-  print('| ---: | ---: | ---: | ---: | ---: | ---: |')
+        'resident MiB |' + (' 5 crops |' if five_crops else ''))
+  print('| ---: | ---: | ---: | ---: | ---: | ---: |' +
+        (' ---: |' if five_crops else ''))
   for row in rows:
     print('| {step} | {minutes} | {epochs} | {precision:.3f} | '
-          '{examples_per_sec} | {rss_mib} |'.format(**row))
+          '{examples_per_sec} | {rss_mib} |'.format(**row) +
+          (' %.3f |' % row['precision_5_crops'] if five_crops else ''))
   print('trained %.1f minutes; curve written to %s' % (minutes_trained,
                                                        csv_path))
   return 0 if rows else 1
