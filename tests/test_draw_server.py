@@ -190,9 +190,9 @@ def test_idle_connections_do_not_pin_the_server(server):
       sock.close()
 
 
-def test_requests_beyond_the_cap_get_a_503_and_the_server_recovers(
-    server, monkeypatch):
-  # One prediction at a time (the fixture's cap): hold it in the model.
+def _hold_the_model(monkeypatch):
+  """(inside, release): events of a model that, asked for a prediction,
+  sets inside and waits for release before it answers."""
   inside, release = threading.Event(), threading.Event()
   real_look_at = mnist_draw_server.mnist_model.look_at
 
@@ -202,6 +202,13 @@ def test_requests_beyond_the_cap_get_a_503_and_the_server_recovers(
     return real_look_at(*args)
 
   monkeypatch.setattr(mnist_draw_server.mnist_model, 'look_at', slow_look_at)
+  return inside, release
+
+
+def test_requests_beyond_the_cap_get_a_503_and_the_server_recovers(
+    server, monkeypatch):
+  # One prediction at a time (the fixture's cap): hold it in the model.
+  inside, release = _hold_the_model(monkeypatch)
   holder = _connect(server)
   try:
     holder.sendall(_request([('Content-Length', len(ONE_PIXEL))], ONE_PIXEL))
@@ -398,15 +405,7 @@ def test_past_the_connection_limit_with_all_being_answered_a_503_at_once(
   a newcomer is told to retry at once."""
   server = _start(mnist_trained['checkpoint_dir'], read_timeout=READ_TIMEOUT,
                   max_connections=1)
-  inside, release = threading.Event(), threading.Event()
-  real_look_at = mnist_draw_server.mnist_model.look_at
-
-  def slow_look_at(*args):
-    inside.set()
-    release.wait(SOCKET_TIMEOUT)
-    return real_look_at(*args)
-
-  monkeypatch.setattr(mnist_draw_server.mnist_model, 'look_at', slow_look_at)
+  inside, release = _hold_the_model(monkeypatch)
   try:
     with _connect(server) as holder:
       holder.sendall(_request([('Content-Length', len(ONE_PIXEL))], ONE_PIXEL))
@@ -695,15 +694,7 @@ def test_clients_that_hang_up_leave_a_line_at_most_and_no_traceback(
     mnist_trained, monkeypatch, capsys):
   server = _start(mnist_trained['checkpoint_dir'], read_timeout=READ_TIMEOUT)
   before = _handler_threads()
-  inside, release = threading.Event(), threading.Event()
-  real_look_at = mnist_draw_server.mnist_model.look_at
-
-  def slow_look_at(*args):
-    inside.set()
-    release.wait(SOCKET_TIMEOUT)
-    return real_look_at(*args)
-
-  monkeypatch.setattr(mnist_draw_server.mnist_model, 'look_at', slow_look_at)
+  inside, release = _hold_the_model(monkeypatch)
   clients = itertools.count(1)
   try:
     # Gone while the model works: the answer meets the reset.

@@ -1,6 +1,5 @@
 """The one download helper of the data sets (CIFAR-10 and MNIST)."""
 import errno
-import hashlib
 import os
 import stat
 import sys
@@ -18,11 +17,7 @@ class DownloadError(UsageError):
 
 def file_md5(path):
   """The md5 (hex) of a file's bytes."""
-  digest = hashlib.md5()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
+  return files.file_digest(path, 'md5')
 
 
 SYMLINK_LOOP = ('a symlink loop (a link that leads back to itself, directly '

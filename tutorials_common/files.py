@@ -7,6 +7,7 @@ kill half-way leaves the previous file (or nothing), never half of one.
 """
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -125,6 +126,16 @@ def as_write_error(error):
   remove_unfinished(os.path.dirname(path))
   return WriteError('cannot write %s in %s: %s.' % (
       os.path.basename(path), os.path.dirname(path), reason))
+
+
+def file_digest(path, algorithm='sha256'):
+  """The hex digest of a file's bytes (hashlib's algorithm name), read a
+  megabyte at a time."""
+  digest = hashlib.new(algorithm)
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
 
 
 def _umask():

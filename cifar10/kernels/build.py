@@ -34,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 
+from tutorials_common import files
+
 KERNELS_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCES = [os.path.join(KERNELS_DIR, name)
            for name in ('lrn_kernel.cc', 'distort_kernel.cc')]
@@ -210,11 +212,7 @@ def _build_into(path):
 
 def checksum(path):
   """The SHA-256 of a file, hex."""
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
+  return files.file_digest(path, 'sha256')
 
 
 def read_record(library):
