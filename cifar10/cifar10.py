@@ -126,15 +126,17 @@ def _variable_with_weight_decay(name, shape, stddev, wd):
 
 
 def distorted_inputs(data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,
-                     color_jitter=True):
+                     schedule=None):
   """Construct distorted input for CIFAR training using the Reader ops.
 
-  color_jitter: the tutorial's brightness and contrast changes (the
-  schedule's color_jitter).
+  schedule: a schedules.Schedule, whose color_jitter and crop_shift say how
+  the images are distorted (default: the tutorial's).
   """
+  schedule = schedule or schedules.Schedule('tutorial')
   return cifar10_input.distorted_inputs(data_dir=data_dir,
                                         batch_size=batch_size,
-                                        color_jitter=color_jitter)
+                                        color_jitter=schedule.color_jitter,
+                                        crop_shift=schedule.crop_shift)
 
 
 def inputs(eval_data, data_dir=DEFAULT_DATA_DIR, batch_size=DEFAULT_BATCH_SIZE,

@@ -166,7 +166,7 @@ def train_worker(server, cluster, task_index):
           FLAGS.batch_size * num_workers)
       with tf.device(worker_device + '/cpu:0'):
         images, labels = cifar10.distorted_inputs(
-            FLAGS.data_dir, FLAGS.batch_size, schedule.color_jitter)
+            FLAGS.data_dir, FLAGS.batch_size, schedule)
       precision = cifar10_flags.precision_from_flags()
       logits = cifar10.logits(images, precision)
       loss = cifar10.loss(logits, labels, schedule.label_smoothing)

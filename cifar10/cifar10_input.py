@@ -351,18 +351,22 @@ def distort_image(image):
   return tf.image.per_image_standardization(image)
 
 
-def distort_images(images, color_jitter=True, depth_major=False):
+def distort_images(images, color_jitter=True, depth_major=False,
+                   crop_shift=(ORIGINAL_SIZE - IMAGE_SIZE) // 2):
   """Random crop, flip, brightness and contrast of each image of a uint8 batch.
 
   color_jitter=False leaves out the brightness and contrast changes;
+  crop_shift: how many pixels from the centre a crop may lie (the
+  tutorial's 4: anywhere in the 32x32 image);
   depth_major: images are [batch, channel, row, column], as the records hold
   them.
   """
   count = tf.shape(images)[0]
-  max_offset = ORIGINAL_SIZE - IMAGE_SIZE + 1
+  centre = (ORIGINAL_SIZE - IMAGE_SIZE) // 2
 
   def offsets():
-    return tf.random.uniform([count], 0, max_offset, dtype=tf.int32)
+    return tf.random.uniform([count], centre - crop_shift,
+                             centre + crop_shift + 1, dtype=tf.int32)
 
   # distort_image's arithmetic for the whole batch at once (kernels.py:
   # the fused kernel, or a few TensorFlow ops per batch).
@@ -402,7 +406,8 @@ def shuffle_queue_examples(num_records):
 
 
 def distorted_inputs(data_dir, batch_size,
-                     num_threads=NUM_PREPROCESS_THREADS, color_jitter=True):
+                     num_threads=NUM_PREPROCESS_THREADS, color_jitter=True,
+                     crop_shift=(ORIGINAL_SIZE - IMAGE_SIZE) // 2):
   """Construct distorted input for CIFAR training using the Reader ops.
 
   Args:
@@ -411,6 +416,8 @@ def distorted_inputs(data_dir, batch_size,
     num_threads: queue-runner threads reading and distorting batches.
     color_jitter: the tutorial's brightness and contrast changes (the
       schedule's color_jitter).
+    crop_shift: how far from the centre a crop may lie, in pixels (the
+      schedule's crop_shift; the tutorial's 4: anywhere).
 
   Returns:
     images: 4D float32 tensor of [batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
@@ -435,7 +442,8 @@ def distorted_inputs(data_dir, batch_size,
     _, records = reader.read_up_to(filename_queue, records_per_read)
     # As the records hold them: the distortions' kernel reads that layout.
     uint8images, labels = decode_records(records, depth_major=True)
-    float_images = distort_images(uint8images, color_jitter, depth_major=True)
+    float_images = distort_images(uint8images, color_jitter, depth_major=True,
+                                  crop_shift=crop_shift)
     float_images.set_shape([None, IMAGE_SIZE, IMAGE_SIZE, 3])
 
     # Ensure that the random shuffling has good mixing properties.

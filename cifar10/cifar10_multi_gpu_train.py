@@ -194,8 +194,7 @@ def train():
         FLAGS.batch_size * FLAGS.num_gpus)
     # One input pipeline on the CPU feeds every tower.
     images, labels = cifar10.distorted_inputs(
-        FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus,
-        schedule.color_jitter)
+        FLAGS.data_dir, FLAGS.batch_size * FLAGS.num_gpus, schedule)
     train_op, loss, summary_op = build_train_op(
         images, labels, devices, global_step, FLAGS.batch_size, schedule,
         cifar10_flags.precision_from_flags())

@@ -58,8 +58,7 @@ def train(extra_hooks=()):
     # GPU and resulting in a slow down.
     with tf.device('/cpu:0'):
       images, labels = cifar10.distorted_inputs(FLAGS.data_dir,
-                                                FLAGS.batch_size,
-                                                schedule.color_jitter)
+                                                FLAGS.batch_size, schedule)
 
     # Build a Graph that computes the logits predictions from the
     # inference model, in the arithmetic of --precision.

@@ -290,6 +290,29 @@ def test_random_distortions_cover_every_crop_offset_and_both_flips(
   assert seen == set(profiles)  # 18 outcomes, 400 draws.
 
 
+def test_a_crop_shift_keeps_every_crop_that_near_the_centre(distortions):
+  """--schedule=fast25's crops: within 2 pixels of the centre, each such
+  offset drawn."""
+  levels = (np.arange(32) ** 2 // 4).astype(np.uint8)
+  images = np.tile(levels[None, None, :, None], (300, 32, 1, 3))
+  with tf.Graph().as_default():
+    distorted = cifar10_input.distort_images(tf.constant(images),
+                                             color_jitter=False, crop_shift=2)
+    with tf.Session() as sess:
+      out = sess.run(distorted)
+  seen = set()
+  for image in out:
+    row = image[5, :, 1]
+    for offset in range(9):
+      for flip in (False, True):
+        expected = levels[offset:offset + 24].astype(np.float64)
+        expected = expected[::-1] if flip else expected
+        if np.abs(row - (expected - expected.mean()) /
+                  expected.std()).max() < 1e-3:
+          seen.add(offset)
+  assert seen == {2, 3, 4, 5, 6}
+
+
 def test_without_color_jitter_each_image_is_a_standardised_crop(distortions):
   # Random colour images: with the jitter off (--schedule=fast50), each
   # output is exactly one of the 162 standardised crops and mirrors of its

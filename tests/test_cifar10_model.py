@@ -180,6 +180,21 @@ def test_fast50_schedule_is_fast_retuned_for_50_epochs():
   assert schedules.Schedule('fast').last_step == 39063  # 100 epochs
 
 
+def test_fast25_schedule_is_fast50_over_25_epochs_with_central_crops():
+  schedule = schedules.Schedule('fast25', examples_per_step=128)
+  assert schedule.last_step == 9766  # ceil(25 * 50000 / 128)
+  fast50 = schedules.Schedule('fast50', examples_per_step=128)
+  for name in ('peak_learning_rate', 'warmup_fraction', 'color_jitter',
+               'label_smoothing', 'moving_average_decay'):
+    assert getattr(schedule, name) == getattr(fast50, name), name
+  assert schedule.crop_shift == schedules.FAST25_CROP_SHIFT == 2
+  assert fast50.crop_shift == schedules.Schedule('tutorial').crop_shift == 4
+  warmup = int(schedules.FAST50_WARMUP_FRACTION * 9766)
+  np.testing.assert_allclose(
+      _learning_rates(schedule, [0, warmup, 9766]),
+      [0, schedules.FAST50_PEAK_LEARNING_RATE, 0], atol=5e-5)
+
+
 def test_tutorial_schedule_is_the_tutorials():
   schedule = schedules.Schedule('tutorial', examples_per_step=128)
   assert schedule.last_step is None and schedule.label_smoothing == 0
