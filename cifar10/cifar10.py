@@ -118,9 +118,10 @@ def _variable_with_weight_decay(name, shape, stddev, wd):
       name, shape,
       tf.truncated_normal_initializer(stddev=stddev))
   if wd is not None:
-    # In float32 whatever the model computes in: it is part of the loss.
-    weight_decay = tf.multiply(tf.nn.l2_loss(tf.cast(var, tf.float32)), wd,
-                               name='weight_loss')
+    # Of the weights as they are stored: float32 under a mixed precision.
+    weight_decay = tf.multiply(
+        tf.nn.l2_loss(precision_lib.stored_variable(var)), wd,
+        name='weight_loss')
     tf.add_to_collection('losses', weight_decay)
   return var
 

@@ -44,9 +44,19 @@ def _stored_in(storage, compute):
       return getter(name, *args, **kwargs)
     kwargs['dtype'] = storage
     variable = getter(name, *args, **kwargs)
-    return variable if storage == compute else tf.cast(variable, compute)
+    if storage == compute:
+      return variable
+    read = tf.cast(variable, compute)
+    read.stored_variable = variable  # For stored_variable().
+    return read
 
   return stored_in_getter
+
+
+def stored_variable(x):
+  """The variable x reads under computing_in (x itself elsewhere): what a
+  weight decay is computed of, in float32 on the weights as they are kept."""
+  return getattr(x, 'stored_variable', x)
 
 
 @contextlib.contextmanager

@@ -215,3 +215,19 @@ def test_use_fp16_and_a_mixed_precision_exclude_each_other():
   with pytest.raises(flags.IllegalFlagValueError, match='exclude each other'):
     flag_values(['cifar10_train', '--use_fp16', '--precision',
                  'mixed_float16'])
+
+
+def test_mixed_precision_keeps_the_weight_decay_on_the_float32_weights():
+  """The variables are float32 and read cast to bfloat16 by one custom
+  getter; the weight decay is of the stored weights, with no cast between."""
+  with tf.Graph().as_default() as graph:
+    cifar10.logits(tf.zeros([2, 24, 24, 3]), 'mixed_bfloat16')
+    assert all(v.dtype.base_dtype == tf.float32
+               for v in tf.global_variables())
+    conv = graph.get_operation_by_name('conv1/Conv2D')
+    assert conv.inputs[1].dtype == tf.bfloat16
+    for layer in ('local3', 'local4'):
+      l2 = graph.get_operation_by_name('%s/weight_loss' % layer).inputs[0].op
+      assert l2.type == 'L2Loss'
+      assert l2.inputs[0].dtype == tf.float32
+      assert l2.inputs[0].op.type != 'Cast'
