@@ -116,6 +116,13 @@ def _time_to_target(results, entry, curve):
   target = results['target']
   reached = first_at_least(curve, target)
   how = entry['time_to_target']
+  if reached is None and isinstance(how, dict):
+    # How long its whole run takes at the benchmark's loop rate.
+    rate = load_json(how['benchmark'])['loops'][how['loop']]
+    return 'not reached (its %s epochs: %s min at %s examples/sec)' % (
+        number(curve[-1]['epochs']),
+        number(curve[-1]['epochs'] * IMAGES_PER_EPOCH / rate / 60, 1),
+        number(rate))
   if reached is None:
     return 'not reached in %s min' % number(curve[-1]['minutes'])
   if how == 'timed':
@@ -127,9 +134,16 @@ def _time_to_target(results, entry, curve):
 
 
 def _lookup(results, path):
+  """results[path[0]][path[1]]...; a first key ending in .json is that data
+  file of docs/ instead."""
   value = results
+  if str(path[0]).endswith('.json'):
+    value, path = load_json(path[0]), path[1:]
   for key in path:
-    value = value[key]
+    if isinstance(value, list) and isinstance(key, str):
+      value = [item for item in value if item.get('name') == key][0]
+    else:
+      value = value[key]
   return value
 
 
@@ -149,9 +163,13 @@ def results_rows(results, link_prefix=''):
       data = '[%s](%s%s)' % (entry['curve'], link_prefix, entry['curve'])
     elif 'value_from' in entry:
       value = precision(_lookup(results, entry['value_from']))
-      time = '%s min' % number(_lookup(results, entry['time_from']), 1)
+      time = (entry['time'] if 'time' in entry else
+              '%s min' % number(_lookup(results, entry['time_from']), 1))
       machine, date = entry['machine'], entry['date']
-      data = '[results.json](%sresults.json)' % link_prefix
+      source = (entry['value_from'][0]
+                if str(entry['value_from'][0]).endswith('.json')
+                else 'results.json')
+      data = '[%s](%s%s)' % (source, link_prefix, source)
     else:
       value = '~%s' % entry['value'] if entry.get('approximate') else (
           precision(entry['value']))
@@ -510,10 +528,11 @@ def gen_schedules(results, link_prefix):
       length = 'until `--max_steps`'
     rows.append(['`%s`' % name, optimizer, rate, length,
                  '%g' % s.label_smoothing, '%g' % s.moving_average_decay,
-                 'yes' if s.color_jitter else 'no'])
+                 'yes' if s.color_jitter else 'no',
+                 'within %d pixels of the centre' % s.crop_shift])
   return table(['`--schedule`', 'optimizer', 'learning rate', 'length',
                 'label smoothing', 'moving-average decay',
-                'brightness/contrast jitter'], rows)
+                'brightness/contrast jitter', 'training crops'], rows)
 
 
 def command_flags(module_name):
@@ -608,7 +627,38 @@ def gen_flags(results, link_prefix):
   return '\n'.join(out)
 
 
+def _nearest(curve, epochs):
+  """The curve's point nearest epochs (within 2.5 epochs), as text."""
+  near = [p for p in curve if abs(p[0] - epochs) <= 2.5]
+  if not near:
+    return ''
+  at, value = min(near, key=lambda p: abs(p[0] - epochs))
+  return '%s (%s)' % (precision(value), number(at, 1))
+
+
+def gen_fast25(results, link_prefix):
+  """The 25-epoch runs: what each change to fast50 gave."""
+  del link_prefix
+  data = load_json('fast25_variants.json')
+  rows = []
+  for variant in data['variants']:
+    final = variant['final'] or {}
+    rows.append([variant['change'], variant['precision']] +
+                [_nearest(variant['curve'], e) for e in (5, 10, 15, 20, 25)] +
+                [precision(final[k]) if k in final else 'stopped'
+                 for k in ('central_crop', 'flip', 'five_crops_and_mirrors')])
+  return (machine_line(results, data['machine'], data['date'],
+                       shared=data['cores_shared']) + ' From '
+          '[fast25_variants.json](fast25_variants.json).\n\n' +
+          '```sh\n%s\n```\n\n' % data['command'] +
+          table(['change to fast50 over 25 epochs', 'precision', '~5 epochs',
+                 '~10', '~15', '~20', '~25', 'end: central crop',
+                 'end: + mirror', 'end: 5 crops + mirrors'], rows,
+                ['---', '---'] + ['---:'] * 8))
+
+
 GENERATORS = {
+    'fast25': gen_fast25,
     'results': gen_results,
     'suite': gen_suite,
     'machines': gen_machines,
