@@ -53,6 +53,7 @@ def _lrn_and_gradient(function, x_value, upstream, depth_radius, beta,
     ((4, 12, 12, 64), 4, 0.75),   # norm1 and norm2: the compiled-in shape
     ((2, 3, 5, 7), 2, 0.5),       # any other depth and radius, and a pow
     ((1, 2, 2, 3), 5, 0.75),      # a window wider than the channels
+    ((3, 5, 3, 20), 3, 0.75),     # channels past the last full vector
 ])
 def test_fused_kernel_matches_tf_nn_lrn_and_its_gradient_in_float32(
     shape, depth_radius, beta):
