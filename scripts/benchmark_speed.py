@@ -76,6 +76,7 @@ from cifar10 import schedules
 from cifar10 import training
 from cifar10.kernels import build as kernel_build
 from cifar10.kernels import lrn_ops
+from tutorials_common import console
 
 EVAL_LINE = re.compile(r'evaluated (\d+) examples in ([\d.]+) s')
 PRECISION_LINE = re.compile(r'precision @ 1 = ([\d.]+)')
@@ -691,6 +692,7 @@ def main(argv=None):
     print('No CIFAR-10 data at %s: pass --data_dir=<folder holding '
           '%s/>.' % (args.data_dir, cifar10_input.BATCHES_DIR))
     return 2
+  console.quiet_tensorflow()
   tf.disable_eager_execution()
   tf.get_logger().setLevel('ERROR')  # The queue runners' deprecation notes.
   work = tempfile.mkdtemp(prefix='cifar10_benchmark_')

@@ -272,8 +272,12 @@ def gen_speed(results, link_prefix):
   for machine, names in by_machine.items():
     out.append('### %s\n' % results['machines'][machine]['cpu'])
     dates = sorted({results['benchmarks'][n]['date'] for n in names})
+    # A benchmark run without PyTorch names the versions it ran with.
+    versions = {results['benchmarks'][n].get('versions', 'benchmark')
+                for n in names}
     out.append(machine_line(results, machine, ' and '.join(dates),
-                            'benchmark') + '\n')
+                            versions.pop() if len(versions) == 1
+                            else 'benchmark') + '\n')
     for name in names:
       meta = results['benchmarks'][name]
       data = load_json(name)
