@@ -180,29 +180,68 @@ __attribute__((always_inline)) inline void NormAndScale(
   }
 }
 
+// The parts of a shard's buffer (BufferFloats of them).
+struct Rows {
+  float* squares;   // kBlock padded rows: x ** 2
+  float* products;  // kBlock padded rows: g * x * scale / norm
+  float* g_scale;   // kBlock rows: g * scale
+  float* norm;      // then one row each, for one pixel at a time
+  float* scale;
+  float* inverse_norm;
+  float* sum;
+};
+
+inline Rows Layout(float* buffer, int depth, int radius) {
+  const int padded_rows = kBlock * (depth + 2 * radius);
+  Rows rows;
+  rows.squares = buffer;
+  rows.products = rows.squares + padded_rows;
+  rows.g_scale = rows.products + padded_rows;
+  rows.norm = rows.g_scale + kBlock * depth;
+  rows.scale = rows.norm + depth;
+  rows.inverse_norm = rows.scale + depth;
+  rows.sum = rows.inverse_norm + depth;
+  return rows;
+}
+
+// Takes the pixels [first, end) a block at a time: the block's squares,
+// then each pixel's norm, scale and inverse_norm, for per_pixel(i, pixel)
+// (i: its place in the block), then after_block(start, pixels).
+template <typename T, typename PerPixel, typename AfterBlock>
+__attribute__((always_inline)) inline void ByBlocks(
+    const Params& p, int depth, int radius, int64_t first, int64_t end,
+    const T* __restrict__ in, const Rows& rows, PerPixel per_pixel,
+    AfterBlock after_block) {
+  const int row = depth + 2 * radius;
+  for (int64_t start = first; start < end; start += kBlock) {
+    const int pixels = static_cast<int>(std::min<int64_t>(kBlock, end - start));
+    for (int i = 0; i < pixels; ++i) {
+      Squares(depth, radius, in + (start + i) * depth, rows.squares + i * row);
+    }
+    for (int i = 0; i < pixels; ++i) {
+      NormAndScale(p, depth, radius, rows.squares + i * row, rows.norm,
+                   rows.scale, rows.inverse_norm);
+      per_pixel(i, start + i);
+    }
+    after_block(start, pixels);
+  }
+}
+
 // y = x * scale.
 template <typename T>
 __attribute__((always_inline)) inline void Forward(
     const Params& p, int depth, int radius, int64_t first, int64_t end,
     const T* __restrict__ in, T* __restrict__ out, float* buffer) {
-  const int row = depth + 2 * radius;
-  float* squares = buffer;
-  float* norm = buffer + 2 * kBlock * row + kBlock * depth;
-  float* scale = norm + depth;
-  float* inverse_norm = scale + depth;
-  for (int64_t start = first; start < end; start += kBlock) {
-    const int pixels = static_cast<int>(std::min<int64_t>(kBlock, end - start));
-    for (int i = 0; i < pixels; ++i) {
-      Squares(depth, radius, in + (start + i) * depth, squares + i * row);
-    }
-    for (int i = 0; i < pixels; ++i) {
-      NormAndScale(p, depth, radius, squares + i * row, norm, scale,
-                   inverse_norm);
-      const T* xs = in + (start + i) * depth;
-      T* ys = out + (start + i) * depth;
-      for (int c = 0; c < depth; ++c) Store(Load(xs[c]) * scale[c], ys + c);
-    }
-  }
+  const Rows rows = Layout(buffer, depth, radius);
+  const float* __restrict__ scale = rows.scale;
+  ByBlocks(
+      p, depth, radius, first, end, in, rows,
+      [&](int, int64_t pixel) {
+        const T* xs = in + pixel * depth;
+        T* ys = out + pixel * depth;
+        for (int c = 0; c < depth; ++c) Store(Load(xs[c]) * scale[c], ys + c);
+      },
+      [](int64_t, int) {});
 }
 
 // dx = g * scale - 2 alpha beta x * window_sum(g * x * scale / norm).
@@ -212,42 +251,36 @@ __attribute__((always_inline)) inline void Backward(
     const T* __restrict__ grads, const T* __restrict__ in,
     T* __restrict__ out, float* buffer) {
   const int row = depth + 2 * radius;
-  float* squares = buffer;
-  float* products = buffer + kBlock * row;
-  float* g_scale = buffer + 2 * kBlock * row;
-  float* norm = g_scale + kBlock * depth;
-  float* scale = norm + depth;
-  float* inverse_norm = scale + depth;
-  float* sum = inverse_norm + depth;
+  const Rows rows = Layout(buffer, depth, radius);
   const float two_alpha_beta = 2.f * p.alpha * p.beta;
-  for (int64_t start = first; start < end; start += kBlock) {
-    const int pixels = static_cast<int>(std::min<int64_t>(kBlock, end - start));
-    for (int i = 0; i < pixels; ++i) {
-      Squares(depth, radius, in + (start + i) * depth, squares + i * row);
-    }
-    for (int i = 0; i < pixels; ++i) {
-      NormAndScale(p, depth, radius, squares + i * row, norm, scale,
-                   inverse_norm);
-      const T* xs = in + (start + i) * depth;
-      const T* gs = grads + (start + i) * depth;
-      float* product = products + i * row + radius;
-      float* g_scaled = g_scale + i * depth;
-      for (int c = 0; c < depth; ++c) {
-        const float g = Load(gs[c]);
-        product[c] = g * Load(xs[c]) * scale[c] * inverse_norm[c];
-        g_scaled[c] = g * scale[c];
-      }
-    }
-    for (int i = 0; i < pixels; ++i) {
-      WindowSum(depth, radius, products + i * row, sum);
-      const T* xs = in + (start + i) * depth;
-      const float* g_scaled = g_scale + i * depth;
-      T* dxs = out + (start + i) * depth;
-      for (int c = 0; c < depth; ++c) {
-        Store(g_scaled[c] - two_alpha_beta * Load(xs[c]) * sum[c], dxs + c);
-      }
-    }
-  }
+  ByBlocks(
+      p, depth, radius, first, end, in, rows,
+      [&](int i, int64_t pixel) {
+        const T* xs = in + pixel * depth;
+        const T* gs = grads + pixel * depth;
+        const float* __restrict__ scale = rows.scale;
+        const float* __restrict__ inverse_norm = rows.inverse_norm;
+        float* __restrict__ product = rows.products + i * row + radius;
+        float* __restrict__ g_scaled = rows.g_scale + i * depth;
+        for (int c = 0; c < depth; ++c) {
+          const float g = Load(gs[c]);
+          product[c] = g * Load(xs[c]) * scale[c] * inverse_norm[c];
+          g_scaled[c] = g * scale[c];
+        }
+      },
+      [&](int64_t start, int pixels) {
+        for (int i = 0; i < pixels; ++i) {
+          float* __restrict__ sum = rows.sum;
+          WindowSum(depth, radius, rows.products + i * row, sum);
+          const T* xs = in + (start + i) * depth;
+          const float* __restrict__ g_scaled = rows.g_scale + i * depth;
+          T* dxs = out + (start + i) * depth;
+          for (int c = 0; c < depth; ++c) {
+            Store(g_scaled[c] - two_alpha_beta * Load(xs[c]) * sum[c],
+                  dxs + c);
+          }
+        }
+      });
 }
 
 // The network's shape: 64 channels, depth_radius 4.
