@@ -196,7 +196,7 @@ def gen_suite(results, link_prefix):
   return ('`python -m pytest` runs the default suite (%s tests) in %s s on 2 '
           'cores (%s, %s, `%s` from a fresh clone, the install included).\n'
           % (number(suite['tests']),
-             '-'.join(str(s) for s in (min(seconds), max(seconds))),
+             '-'.join(str(s) for s in sorted({min(seconds), max(seconds)})),
              machine_name(results, suite['machine']), suite['date'],
              suite['command']))
 
