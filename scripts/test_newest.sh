@@ -22,5 +22,5 @@ grep -o '^[A-Za-z0-9_.-]*==[^ ]*' constraints.txt |
   tr 'A-Z_' 'a-z-' | sort > "$work/locked.txt"
 tr 'A-Z_' 'a-z-' < "$work/newest.txt" | sort |
   comm -23 - "$work/locked.txt" | grep -v '^tf-classic-tutorials==' || echo "  (none)"
-"$work/venv/bin/python" -m cifar10.lrn_kernel
+"$work/venv/bin/python" -m cifar10.kernels
 "$work/venv/bin/python" -m pytest "$@"

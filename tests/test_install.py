@@ -1,6 +1,7 @@
 """What a newcomer installs: the README's test command, the lock it uses,
 and the lock against setup.py."""
 import importlib.metadata
+import importlib.util
 import os
 import re
 import subprocess
@@ -58,3 +59,22 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_environment():
   assert "pip install -c constraints.txt -e '.[test,notebook,docs]'" in command
   assert command.endswith('python -m pytest')
   assert 'bash -euo pipefail -c "$test_command"' in script
+
+
+def test_the_shell_scripts_run_modules_that_exist():
+  # A module renamed in the package must not leave a script calling the old
+  # name: scripts/test_newest.sh runs outside the default suite.
+  scripts = [os.path.join(REPO_ROOT, '.ci', 'run')] + [
+      os.path.join(REPO_ROOT, 'scripts', name)
+      for name in sorted(os.listdir(os.path.join(REPO_ROOT, 'scripts')))
+      if name.endswith('.sh')]
+  readme = open(os.path.join(REPO_ROOT, 'README.md')).read()
+  modules = set()
+  for text in [open(path).read() for path in scripts] + [readme]:
+    modules.update(re.findall(r'python3?"? -m ((?:cifar10|mnist_cnn|'
+                              r'image_retraining|cli_support|tutorials_common)'
+                              r'[\w.]*)', text))
+  assert 'cifar10.kernels' in modules
+  for module in sorted(modules):
+    assert importlib.util.find_spec(module) is not None, (
+        'a script runs python -m %s, which does not exist' % module)
