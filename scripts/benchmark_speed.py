@@ -29,8 +29,8 @@ measures, for batch 128 on this machine, one after the other:
   5. evaluation: seconds for the 10,000 test images with
      `cifar10_eval.py --run_once`, plain and with --eval_flip;
   6. resident memory of a `cifar10_train.py` run of --memory_minutes.
-and prints a table with the ratios (see the README's Speed table for the
-latest figures and how long a whole run took), then the speed targets as
+and prints a table with the ratios (docs/performance.md, Training speed,
+shows the latest figures of each kind of machine), then the speed targets as
 ratios paired within each round of parts 3 and 4 (a loop beside its step
 alone, ours beside Keras, the float32 loop beside the compute limit), with
 the median over the rounds, whether the median meets each target, and the

@@ -110,7 +110,8 @@ class DistortImagesOp : public OpKernel {
     float* out = output->flat<float>().data();
     // In the calling thread, not split over the session's intra-op threads:
     // those are the training step's, and the input pipeline has threads of
-    // its own (README, Speed, "On a quiet host, 2026-12-05").
+    // its own (docs/performance.md: the loops with the distortions kernel
+    // on and off).
     std::vector<int64_t> sums(2 * channels);
     std::vector<double> stats(2 * channels);
     for (int64_t i = 0; i < batch; ++i) {
