@@ -190,8 +190,7 @@ def xla_lrn(x, depth_radius, bias, alpha, beta, name=None):
     return tf.cast(y, x.dtype)
 
 
-# Each dtype's first answer is kept: part 1's pipeline switches the
-# distortions kernel off for a while.
+# Asked once per dtype: each answer builds a graph.
 @functools.lru_cache(maxsize=None)
 def fused_lrn_reason(dtype):
   """None where the network's LRN in dtype is the fused kernel on this
@@ -721,7 +720,6 @@ def main(argv=None):
     figures['kernels'] = kernels_in_use()
     print_kernels(figures['kernels'])
     if args.measure_bfloat16:
-      # Asked now, before part 1 switches the distortions kernel off.
       figures['bfloat16_lrn'] = bfloat16_lrn_text()
 
     if not args.loops_only:

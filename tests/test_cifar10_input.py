@@ -1,6 +1,5 @@
 """The CIFAR-10 reader, the checks on its files, and both input pipelines."""
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -8,9 +7,10 @@ import tensorflow.compat.v1 as tf
 
 from cifar10 import cifar10_input
 from cifar10 import kernels
+from cifar10.kernels import build as kernel_build
 import cifar_fixtures
 
-HAS_COMPILER = shutil.which(os.environ.get('CXX') or 'g++') is not None
+HAS_COMPILER = kernel_build.has_compiler()
 # kernels.distort_batch's two forms: the fused kernel of distort_kernel.cc
 # (where a compiler builds it) and TensorFlow ops.
 DISTORTIONS = [pytest.param('kernel', marks=pytest.mark.skipif(

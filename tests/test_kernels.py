@@ -29,7 +29,7 @@ def fused_lrn(x, depth_radius, bias, alpha, beta, name=None):
 
 LRN_SETTINGS = dict(bias=1.0, alpha=0.001 / 9.0)
 needs_compiler = pytest.mark.skipif(
-    shutil.which(os.environ.get('CXX') or 'g++') is None,
+    not build.has_compiler(),
     reason='no C++ compiler here to build the fused LRN kernel')
 
 

@@ -140,26 +140,25 @@ def lrn(x, depth_radius, bias, alpha, beta, name=None):
   ops = fused_lrn_ops(x)
   if ops is not None:
     return lrn_ops.fused_lrn(ops, x, depth_radius, bias, alpha, beta, name)
-  if x.dtype.base_dtype == tf.float32:
-    return lrn_ops.band_lrn(x, depth_radius, bias, alpha, beta, name)
+  # A cast to the dtype a tensor has already is the tensor itself.
   return tf.cast(lrn_ops.band_lrn(tf.cast(x, tf.float32), depth_radius, bias,
                                   alpha, beta, name), x.dtype.base_dtype)
 
 
 def distort_batch(images, offset_y, offset_x, flip, brightness_delta,
                   contrast_factor, size, depth_major=False):
-  """The training images' distortions of a uint8 batch (distort.py has
-  their arithmetic), float32 NHWC: the fused kernel where this machine's
+  """The training images' distortions of a uint8 batch (distort_ops.py
+  has their arithmetic), float32 NHWC: the fused kernel where this machine's
   check found it faster, else TensorFlow's ops."""
   from cifar10.kernels import distort_ops  # pylint: disable=g-import-not-at-top
   ops, record = library(DISTORT_SWITCH)
   if ops is not None and build.uses(record, 'distort', 'uint8'):
     return distort_ops.fused_distort(ops, images, offset_y, offset_x, flip,
+                                     brightness_delta, contrast_factor, size,
+                                     depth_major)
+  return distort_ops.ops_distort(images, offset_y, offset_x, flip,
                                  brightness_delta, contrast_factor, size,
                                  depth_major)
-  return distort_ops.ops_distort(images, offset_y, offset_x, flip,
-                             brightness_delta, contrast_factor, size,
-                             depth_major)
 
 
 @functools.lru_cache(maxsize=None)

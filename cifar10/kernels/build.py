@@ -83,6 +83,12 @@ def _compiler():
   return shlex.split(os.environ.get('CXX') or 'g++')
 
 
+def has_compiler():
+  """Whether the C++ compiler ($CXX, else g++) is installed."""
+  compiler = _compiler()
+  return bool(compiler) and shutil.which(compiler[0]) is not None
+
+
 def _optimization():
   if platform.machine().lower() in ('x86_64', 'amd64', 'i686', 'i386'):
     return OPTIMIZATION + X86_OPTIMIZATION
@@ -143,8 +149,8 @@ def build(folder=None):
                      % (e.filename, e.strerror))
   if os.path.exists(path):
     return path
-  compiler = _compiler()
-  if not compiler or shutil.which(compiler[0]) is None:
+  if not has_compiler():
+    compiler = _compiler()
     raise NoCompiler('no C++ compiler: %s was not found (install g++, or set '
                      'CXX)' % ' '.join(compiler))
   with _locked(os.path.dirname(path)):
@@ -279,7 +285,7 @@ def _remove(*paths):
       pass
 
 
-def ready(folder=None, repair=True):
+def ready(folder=None):
   """(library path, record) of kernels that are built and checked, building
   and checking them where they are not: a library that fails its check
   (truncated, empty, foreign, or built against another TensorFlow) is
@@ -299,12 +305,12 @@ def ready(folder=None, repair=True):
         reason = e
         # Only this project's own file, named for its sources: built again.
         _remove(path, record_path(path))
-        if not repair or attempt:
+        if attempt:
           break
   raise reason
 
 
-def uses(record, kernel, dtype='float32'):
+def uses(record, kernel, dtype):
   """Whether record's check chose the fused kernel (kernel 'lrn' or
   'distort') for dtype on this machine: it did where the kernel was faster
   than TensorFlow's ops."""

@@ -3,7 +3,7 @@
 // the contrast scaled by a given factor around each channel's mean, then
 // per-image standardisation, written as float32.
 //
-// The same function as cifar10_input.apply_distortions's TensorFlow ops
+// The same function as cifar10_input.distort_images's TensorFlow ops
 // (tf.image's per-image functions, batched), which make a dozen passes over
 // the batch, several of them broadcasting a per-channel value across the
 // pixels, slowly. Here each image is read twice (its crop's per-channel
@@ -12,7 +12,7 @@
 // mean, so a constant added to every pixel leaves the output as it was.
 // The images may come in the records' own depth-major layout [batch,
 // channel, row, column], which saves the transpose to NHWC; the output is
-// NHWC either way. Built and loaded by cifar10/lrn_kernel.py;
+// NHWC either way. Built by cifar10/kernels/build.py;
 // tests/test_cifar10_input.py checks it against tf.image.
 
 #include <algorithm>

@@ -4,9 +4,10 @@ ops, or the fused kernel of distort_kernel.cc.
 Per image i: a size x size crop at (offset_y[i], offset_x[i]), mirrored if
 flip[i], brightness_delta[i] added, contrast scaled by contrast_factor[i]
 around each channel's mean, then per-image standardisation: the arithmetic
-of tf.image's per-image functions (tests/test_kernels.py checks both ways
-against them). images are uint8, NHWC or (depth_major) [batch, channel, row,
-column], as the CIFAR-10 records hold them; the result is float32 NHWC.
+of tf.image's per-image functions (tests/test_cifar10_input.py checks both
+ways against them). images are uint8, NHWC or (depth_major) [batch,
+channel, row, column], as the CIFAR-10 records hold them; the result is
+float32 NHWC.
 """
 import tensorflow.compat.v1 as tf
 

@@ -94,11 +94,11 @@ struct Params {
 };
 
 // The per-pixel arithmetic. Always inlined, so that where depth and radius
-// are the network's constants (Run below) the compiler knows every trip
-// count and keeps a pixel's channels in vector registers.
+// are the network's constants (ForPixels below) the compiler knows every
+// trip count and keeps a pixel's channels in vector registers.
 //
 // padded: depth + 2 * radius floats whose radius first and last stay zero;
-// values, norm, scale: depth floats each.
+// sum: depth floats.
 __attribute__((always_inline)) inline void WindowSum(
     int depth, int radius, const float* __restrict__ padded,
     float* __restrict__ sum) {
@@ -233,10 +233,10 @@ __attribute__((always_inline)) inline void Forward(
     const Params& p, int depth, int radius, int64_t first, int64_t end,
     const T* __restrict__ in, T* __restrict__ out, float* buffer) {
   const Rows rows = Layout(buffer, depth, radius);
-  const float* __restrict__ scale = rows.scale;
   ByBlocks(
       p, depth, radius, first, end, in, rows,
       [&](int, int64_t pixel) {
+        const float* __restrict__ scale = rows.scale;
         const T* xs = in + pixel * depth;
         T* ys = out + pixel * depth;
         for (int c = 0; c < depth; ++c) Store(Load(xs[c]) * scale[c], ys + c);

@@ -9,7 +9,8 @@ all. band_lrn does both window sums as one small matrix multiply with a band
 matrix, and the gradient as
 g * norm**-beta - 2 * alpha * beta * x * window_sum(g * y / norm);
 fused_lrn does the LRN and its gradient in one pass over each pixel.
-tests/test_kernels.py checks both against tf.nn.lrn.
+tests/test_kernels.py checks fused_lrn, and tests/test_cifar10_model.py
+band_lrn, against tf.nn.lrn.
 """
 import numpy as np
 import tensorflow.compat.v1 as tf
