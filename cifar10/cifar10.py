@@ -44,10 +44,17 @@ from cifar10 import schedules  # noqa: E402
 # Global constants describing the CIFAR-10 data set.
 IMAGE_SIZE = cifar10_input.IMAGE_SIZE
 NUM_CLASSES = cifar10_input.NUM_CLASSES
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = (
+    cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN)
+NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
 
-# The decay of the moving averages of the weights that evaluation restores
-# (the tutorial's schedule; schedules.py holds the others).
+# Constants describing the training process: the tutorial's schedule
+# (schedules.py builds it, and the faster ones beside it). The tutorial's
+# readers and scripts find them here.
 MOVING_AVERAGE_DECAY = schedules.MOVING_AVERAGE_DECAY
+NUM_EPOCHS_PER_DECAY = schedules.NUM_EPOCHS_PER_DECAY
+LEARNING_RATE_DECAY_FACTOR = schedules.LEARNING_RATE_DECAY_FACTOR
+INITIAL_LEARNING_RATE = schedules.INITIAL_LEARNING_RATE
 
 DEFAULT_BATCH_SIZE = schedules.TUTORIAL_BATCH_SIZE
 DEFAULT_DATA_DIR = '/tmp/cifar10_data'
@@ -324,7 +331,7 @@ TrainSettings = collections.namedtuple('TrainSettings', [
     'schedule',        # A schedules.Schedule: optimizer, rate, averages.
     'precision',       # One of precision.PRECISIONS.
     'grads_and_vars',  # The towers' averaged gradients (None: computed here).
-    'loss_terms',      # The terms of total_loss (None: the 'losses' collection).
+    'loss_terms',      # total_loss's terms (None: the 'losses' collection).
     'sync_replicas',   # Synchronous cluster training (None: one trainer).
 ])
 TrainSettings.__new__.__defaults__ = (None, 'float32', None, None, None)

@@ -26,8 +26,8 @@ started again with the same flags: it rejoins the running job (a restarted
 chief restores the latest checkpoint). Parameter servers run until killed.
 
 What to expect: accuracy as cifar10_train.py's per epoch; each step consumes
-batch_size x workers images. The documentation (docs/performance.md, Towers and workers) compares
-one and two localhost workers.
+batch_size x workers images. The documentation (docs/performance.md, Towers
+and workers) compares one and two localhost workers.
 """
 import json
 import os

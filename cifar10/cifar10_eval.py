@@ -76,7 +76,8 @@ def define_flags():
                     'corner crops, their softmax outputs averaged (with '
                     '--eval_flip, each with its mirror image: ten views), '
                     'printed and summarised beside the central crop\'s '
-                    'precision, not in place of it.')
+                    'precision, not in place of it; five times the '
+                    'compute.')
   flags.register_validator('eval_data', lambda v: v in ('test', 'train_eval'),
                            message="--eval_data must be 'test' or 'train_eval'")
 

@@ -33,6 +33,8 @@ NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = 50000
 NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = 10000
 
 ORIGINAL_SIZE = 32
+# How far a crop may lie from the centre of the image, in pixels.
+CROP_MARGIN = (ORIGINAL_SIZE - IMAGE_SIZE) // 2
 LABEL_BYTES = 1
 IMAGE_BYTES = ORIGINAL_SIZE * ORIGINAL_SIZE * 3
 RECORD_BYTES = LABEL_BYTES + IMAGE_BYTES
@@ -352,7 +354,7 @@ def distort_image(image):
 
 
 def distort_images(images, color_jitter=True, depth_major=False,
-                   crop_shift=(ORIGINAL_SIZE - IMAGE_SIZE) // 2):
+                   crop_shift=CROP_MARGIN):
   """Random crop, flip, brightness and contrast of each image of a uint8 batch.
 
   color_jitter=False leaves out the brightness and contrast changes;
@@ -362,14 +364,14 @@ def distort_images(images, color_jitter=True, depth_major=False,
   them.
   """
   count = tf.shape(images)[0]
-  centre = (ORIGINAL_SIZE - IMAGE_SIZE) // 2
+  centre = CROP_MARGIN
 
   def offsets():
     return tf.random.uniform([count], centre - crop_shift,
                              centre + crop_shift + 1, dtype=tf.int32)
 
-  # distort_image's arithmetic for the whole batch at once (kernels.py:
-  # the fused kernel, or a few TensorFlow ops per batch).
+  # distort_image's arithmetic for the whole batch at once
+  # (kernels.distort_batch: the fused kernel, or a few TensorFlow ops).
   return kernels.distort_batch(
       images, offsets(), offsets(),
       flip=tf.random.uniform([count]) < 0.5,
@@ -407,7 +409,7 @@ def shuffle_queue_examples(num_records):
 
 def distorted_inputs(data_dir, batch_size,
                      num_threads=NUM_PREPROCESS_THREADS, color_jitter=True,
-                     crop_shift=(ORIGINAL_SIZE - IMAGE_SIZE) // 2):
+                     crop_shift=CROP_MARGIN):
   """Construct distorted input for CIFAR training using the Reader ops.
 
   Args:

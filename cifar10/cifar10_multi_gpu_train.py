@@ -17,8 +17,8 @@ Checkpoints are those of cifar10_train.py: cifar10_eval.py reads them, and
 either trainer resumes from the other's.
 
 What to expect: accuracy as cifar10_train.py's per epoch. Towers pay off on
-GPUs; on one CPU two towers only share the same cores (docs/performance.md, Towers and
-workers). The log line reports examples/sec over all towers and sec/batch
+GPUs; on one CPU two towers only share the same cores (docs/performance.md,
+Towers and workers). The log line reports examples/sec over all towers and sec/batch
 per tower, as the original did.
 """
 import os

@@ -52,7 +52,7 @@ DEFAULT_FAST50_EPOCHS = 50
 FAST25_CROP_SHIFT = 2
 DEFAULT_FAST25_EPOCHS = 25
 # The tutorial's crops: anywhere, up to 4 pixels from the centre.
-TUTORIAL_CROP_SHIFT = 4
+TUTORIAL_CROP_SHIFT = cifar10_input.CROP_MARGIN
 SCHEDULES = ('tutorial', 'fast', 'fast50', 'fast25')
 
 # What sets the fast schedules apart: (peak learning rate, warm-up fraction,

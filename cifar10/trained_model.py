@@ -125,8 +125,9 @@ def probabilities(pixels, flip=False, dtype=tf.float32, crops=1):
 
 def features(pixels):
   """float32 [N, 192]: the local4 activations of `pixels` in the network
-  `probabilities(pixels, ...)` built in this graph (of the images themselves,
-  not their mirror images, with flip)."""
+  `probabilities(pixels, ...)` built in this graph: of the central crops
+  of the images themselves, not of their other views (mirror images with
+  flip, corner crops with crops=5)."""
   local4 = tf.get_default_graph().get_tensor_by_name(
       '%s/local4/local4:0' % _SCOPE)
   return tf.cast(local4[:tf.shape(pixels)[0]], tf.float32)

@@ -11,8 +11,8 @@ same --checkpoint_dir it resumes where it stopped; --steps counts in total.
 Summaries go to --log_dir/<run name>/{train,test}: `tensorboard
 --logdir=/tmp/mnist_logs` compares runs.
 
-The documentation (docs/performance.md) has the accuracy the tutorial's schedule reaches and the speed,
-each with the machine it was measured on.
+The documentation (docs/performance.md) has the accuracy the tutorial's
+schedule reaches and the speed, each with the machine it was measured on.
 """
 import os
 import sys

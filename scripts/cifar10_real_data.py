@@ -9,10 +9,10 @@ the trainer's examples/sec over that stretch; writes the same as CSV.
   python scripts/cifar10_real_data.py --data_dir=../shared/datasets/cifar10 \
       --minutes=30 --work_dir=/tmp/cifar10_real
 
-Compare the curve with docs/performance.md (Time to accuracy) at the same number of
-epochs, not minutes, since machines differ in speed: far below it means the
-model or the pipeline is wrong. Exits with a message and status 0 when the
-data is absent.
+Compare the curve with docs/performance.md (Time to accuracy) at the same
+number of epochs, not minutes, since machines differ in speed: far below it
+means the model or the pipeline is wrong. Exits with a message and status 0
+when the data is absent.
 """
 import argparse
 import csv
@@ -24,6 +24,7 @@ import time
 from datetime import datetime
 
 import bench_common  # First: it puts the repository on sys.path.
+from cifar10.cifar10_eval import CROPS_TAG
 from cifar10.cifar10_input import BATCHES_DIR, NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
 
 STEP_LINE = re.compile(r'^([\d-]+ [\d:.]+): step (\d+), loss = [\d.]+ '
@@ -125,19 +126,18 @@ def resident_mib(pid):
   return None
 
 
-def evaluated(eval_dir, tag='Precision @ 1'):
-  """(step, precision @ 1) of each checkpoint cifar10_eval.py scored, from
-  the summaries it wrote under tag."""
-  # Only the report needs TensorFlow: the runs it starts import their own.
+def evaluated(eval_dir, tags=('Precision @ 1', CROPS_TAG)):
+  """{tag: {step: precision}} of each checkpoint cifar10_eval.py scored,
+  from the summaries it wrote under tags, in one pass over its events."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel('ERROR')  # summary_iterator's deprecation note.
-  points = {}
+  points = {tag: {} for tag in tags}
   for path in sorted(tf.io.gfile.glob(os.path.join(eval_dir, 'events.*'))):
     for event in tf.train.summary_iterator(path):
       for value in event.summary.value:
-        if value.tag == tag:
-          points[event.step] = value.simple_value
-  return sorted(points.items())
+        if value.tag in points:
+          points[value.tag][event.step] = value.simple_value
+  return points
 
 
 def report(args, started):
@@ -162,8 +162,9 @@ def report(args, started):
                 for r in csv.DictReader(f)]
   rows = []
   eval_dir = os.path.join(args.work_dir, 'eval')
-  five_crops = dict(evaluated(eval_dir, 'Precision @ 1 (5 crops)'))
-  for step, precision in evaluated(eval_dir):
+  points = evaluated(eval_dir)
+  five_crops = points[CROPS_TAG]
+  for step, precision in sorted(points['Precision @ 1'].items()):
     before = [s for s in steps if s[0] <= step] or [(0, 0.0, 0.0)]
     rates = [r for _, _, r in before[-30:]]
     minutes = before[-1][1]
@@ -175,7 +176,9 @@ def report(args, started):
                      examples_per_sec=round(sum(rates) / len(rates), 1),
                      rss_mib=round(rss[-1])))
     if five_crops:
-      rows[-1]['precision_5_crops'] = round(float(five_crops.get(step, 0)), 4)
+      # Empty where the evaluator wrote no five-crop figure for the step.
+      rows[-1]['precision_5_crops'] = (round(float(five_crops[step]), 4)
+                                       if step in five_crops else '')
   minutes_trained = steps[-1][1] if steps else 0
   csv_path = args.csv or os.path.join(args.work_dir, 'curve.csv')
   with open(csv_path, 'w') as f:
@@ -189,9 +192,11 @@ def report(args, started):
   print('| ---: | ---: | ---: | ---: | ---: | ---: |' +
         (' ---: |' if five_crops else ''))
   for row in rows:
+    crops = row.get('precision_5_crops', '')
     print('| {step} | {minutes} | {epochs} | {precision:.3f} | '
           '{examples_per_sec} | {rss_mib} |'.format(**row) +
-          (' %.3f |' % row['precision_5_crops'] if five_crops else ''))
+          (' %s |' % (crops if crops == '' else '%.3f' % crops)
+           if five_crops else ''))
   print('trained %.1f minutes; curve written to %s' % (minutes_trained,
                                                        csv_path))
   return 0 if rows else 1

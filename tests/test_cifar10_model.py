@@ -279,3 +279,16 @@ def test_the_tutorials_modules_import_from_inside_their_folder(tmp_path,
   shape, label, image_shape = json.loads(result.stdout.splitlines()[-1])
   assert shape == [2, 10] and image_shape == [32, 32, 3]
   assert label == first_label
+
+
+def test_the_tutorials_constants_keep_their_names_and_values():
+  # The original cifar10.py's module constants, which its readers and the
+  # original cifar10_multi_gpu_train.py use by these names.
+  assert (cifar10.IMAGE_SIZE, cifar10.NUM_CLASSES) == (24, 10)
+  assert cifar10.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN == 50000
+  assert cifar10.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL == 10000
+  assert cifar10.MOVING_AVERAGE_DECAY == 0.9999
+  assert cifar10.NUM_EPOCHS_PER_DECAY == 350.0
+  assert cifar10.LEARNING_RATE_DECAY_FACTOR == 0.1
+  assert cifar10.INITIAL_LEARNING_RATE == 0.1
+  assert cifar10.TOWER_NAME == 'tower'

@@ -21,7 +21,7 @@ MODULES = {'cifar10_train': 'cifar10.cifar10_train',
 ROW = re.compile(r'^\| `([^`]+)`[^|]* \| `(.+)` \|$')
 
 
-def readme_rows():
+def message_rows():
   with open(os.path.join(cifar_fixtures.REPO_ROOT, 'docs', 'reference.md')) as f:
     text = f.read()
   table = text.split('<!-- messages:')[1].split('<!-- end of messages -->')[0]
@@ -44,7 +44,7 @@ def make_the_files_mistakes_need(root):
 
 
 def test_every_row_prints_what_the_readme_says(tmp_path, run_in_process):
-  rows = readme_rows()
+  rows = message_rows()
   assert len(rows) == 7, rows
   root = tmp_path / 'tmp'
   root.mkdir()
