@@ -331,18 +331,25 @@ def gen_speed(results, link_prefix):
   return '\n'.join(out)
 
 
+def measured(results, entry, note=''):
+  """Where and when entry (its machine, date, cores_shared and command) was
+  measured, note after it, then the command as a shell block."""
+  return (machine_line(results, entry['machine'], entry['date'],
+                       shared=entry.get('cores_shared')) + note + '\n\n' +
+          '```sh\n%s\n```\n\n' % entry['command'])
+
+
 def gen_mnist(results, link_prefix):
   del link_prefix
   mnist = results['mnist']
   rows = [[number(r['step']), '%.4f' % r['loss'], '%.4f' % r['accuracy']]
           for r in mnist['curve']]
-  return (machine_line(results, mnist['machine'], mnist['date'],
-                       shared=mnist.get('cores_shared')) +
-          ' Training ran at %s examples/sec (%s minutes for %s steps, the '
-          'test-set evaluations included).\n\n' % (
-              number(mnist['examples_per_sec']), number(mnist['minutes']),
-              number(mnist['curve'][-1]['step'])) +
-          '```sh\n%s\n```\n\n' % mnist['command'] +
+  return (measured(results, mnist,
+                   ' Training ran at %s examples/sec (%s minutes for %s steps, '
+                   'the test-set evaluations included).' % (
+                       number(mnist['examples_per_sec']),
+                       number(mnist['minutes']),
+                       number(mnist['curve'][-1]['step']))) +
           table(['step', 'test loss', 'test accuracy'], rows,
                 ['---:', '---:', '---:']))
 
@@ -354,11 +361,11 @@ def gen_retraining(results, link_prefix):
            percent(r['new_final_layer'])],
           ['small CNN trained from scratch on the same %s training images'
            % number(r['training_images']), percent(r['small_cnn_from_scratch'])]]
-  return (machine_line(results, r['machine'], r['date']) +
-          ' %s retraining steps; %s minutes after the extractor\'s ~%s '
-          'minutes of training.\n\n' % (number(r['steps']), r['minutes'],
-                                        r['extractor_minutes']) +
-          '```sh\n%s\n```\n\n' % r['command'] +
+  return (measured(results, r,
+                   ' %s retraining steps; %s minutes after the extractor\'s '
+                   '~%s minutes of training.' % (number(r['steps']),
+                                                  r['minutes'],
+                                                  r['extractor_minutes'])) +
           table(['model', 'test accuracy (N=%d)' % r['test_images']], rows,
                 ['---', '---:']))
 
@@ -371,20 +378,18 @@ def gen_export(results, link_prefix):
                                    % percent(agree[name]) if name in agree
                                    else '')]
           for name, value in e['precision'].items()]
-  out = [machine_line(results, e['machine'], e['date'],
-                      shared=e.get('cores_shared')) +
-         ' Checkpoint: `%s`.\n' % e['checkpoint'],
-         '```sh\n%s\n```\n' % e['command'],
-         table(['precision @ 1 on the 10,000 test images', ''], rows,
-               ['---', '---:']),
-         table(['latency (median ms)', 'one image', 'batch of 100'],
-               [[k, '%.2f' % v[0], '%.1f' % v[1]]
-                for k, v in e['latency_ms'].items()],
-               ['---', '---:', '---:']),
-         table(['file', 'size'], [[k, '%.2f MB' % (v / 1e6)]
-                                  for k, v in e['bytes'].items()],
-               ['---', '---:'])]
-  return '\n'.join(out)
+  tables = [
+      table(['precision @ 1 on the 10,000 test images', ''], rows,
+            ['---', '---:']),
+      table(['latency (median ms)', 'one image', 'batch of 100'],
+            [[k, '%.2f' % v[0], '%.1f' % v[1]]
+             for k, v in e['latency_ms'].items()],
+            ['---', '---:', '---:']),
+      table(['file', 'size'], [[k, '%.2f MB' % (v / 1e6)]
+                               for k, v in e['bytes'].items()],
+            ['---', '---:'])]
+  return (measured(results, e, ' Checkpoint: `%s`.' % e['checkpoint']) +
+          '\n'.join(tables))
 
 
 def gen_towers(results, link_prefix):
@@ -393,8 +398,7 @@ def gen_towers(results, link_prefix):
   items = list(t['examples_per_sec'].items())
   base = items[0][1]
   rows = [[k, number(v, 1), '%.2f' % (v / base)] for k, v in items]
-  return (machine_line(results, t['machine'], t['date']) + '\n\n' +
-          '```sh\n%s\n```\n\n' % t['command'] +
+  return (measured(results, t) +
           table(['configuration', 'examples/sec', 'ratio'], rows,
                 ['---', '---:', '---:']))
 
@@ -444,10 +448,8 @@ def gen_soak(results, link_prefix):
        '%s killed %d times, %s never killed' % (
            precision(s['killed_precision']), s['kills'],
            precision(s['unkilled_precision']))]]
-  return (machine_line(results, soak['machine'], soak['date'],
-                       shared=soak.get('cores_shared')) +
-          ' From [%s](%s).\n\n' % (soak['file'], soak['file']) +
-          '```sh\n%s\n```\n\n' % soak['command'] +
+  return (measured(results, soak,
+                   ' From [%s](%s).' % (soak['file'], soak['file'])) +
           table(['', ''], rows))
 
 
@@ -651,10 +653,8 @@ def gen_fast25(results, link_prefix):
                 [_nearest(variant['curve'], e) for e in (5, 10, 15, 20, 25)] +
                 [precision(final[k]) if k in final else 'stopped'
                  for k in ('central_crop', 'flip', 'five_crops_and_mirrors')])
-  return (machine_line(results, data['machine'], data['date'],
-                       shared=data['cores_shared']) + ' From '
-          '[fast25_variants.json](fast25_variants.json).\n\n' +
-          '```sh\n%s\n```\n\n' % data['command'] +
+  return (measured(results, data,
+                   ' From [fast25_variants.json](fast25_variants.json).') +
           table(['change to fast50 over 25 epochs', 'precision', '~5 epochs',
                  '~10', '~15', '~20', '~25', 'end: central crop',
                  'end: + mirror', 'end: 5 crops + mirrors'], rows,
